@@ -1,0 +1,78 @@
+package kumo
+
+import "time"
+
+// Package types.
+const (
+	PackageZip   = "Zip"
+	PackageImage = "Image"
+)
+
+// Function states and update statuses, as Lambda names them.
+const (
+	StateActive     = "Active"
+	StatePending    = "Pending"
+	StateFailed     = "Failed"
+	UpdateSuccess   = "Successful"
+	UpdateInProgess = "InProgress"
+	UpdateFailed    = "Failed"
+)
+
+// VersionLatest is the mutable version every function has.
+const VersionLatest = "$LATEST"
+
+// Function is the desired state of one function's $LATEST, as stored in
+// the engine. Code is referred to by the digest of its OCI image; the image
+// itself lives in the host's blob store.
+type Function struct {
+	Name             string            `json:"name"`
+	Runtime          string            `json:"runtime,omitempty"`
+	Role             string            `json:"role"`
+	Handler          string            `json:"handler,omitempty"`
+	Description      string            `json:"description"`
+	MemorySize       int               `json:"memorySize"`
+	Timeout          int               `json:"timeout"`
+	EphemeralStorage int               `json:"ephemeralStorage"`
+	Environment      map[string]string `json:"environment,omitempty"`
+	Architectures    []string          `json:"architectures"`
+	PackageType      string            `json:"packageType"`
+	TracingMode      string            `json:"tracingMode"`
+	Tags             map[string]string `json:"tags,omitempty"`
+
+	// CodeSha256 is the base64 standard encoding of the SHA-256 of the zip.
+	CodeSha256 string `json:"codeSha256"`
+	CodeSize   int64  `json:"codeSize"`
+	// ImageDigest pins the OCI image (base + code layer) that runs.
+	ImageDigest string `json:"imageDigest"`
+
+	RevisionID       string    `json:"revisionId"`
+	LastModified     time.Time `json:"lastModified"`
+	State            string    `json:"state"`
+	LastUpdateStatus string    `json:"lastUpdateStatus"`
+}
+
+// Clone returns a deep copy, so cached values can be handed out safely.
+func (f *Function) Clone() *Function {
+	c := *f
+	c.Environment = cloneMap(f.Environment)
+	c.Tags = cloneMap(f.Tags)
+	c.Architectures = append([]string(nil), f.Architectures...)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// LambdaTime formats t the way Lambda formats FunctionConfiguration
+// timestamps: 2020-04-10T19:06:32.563+0000.
+func LambdaTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000-0700")
+}
