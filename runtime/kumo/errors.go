@@ -7,17 +7,17 @@ import (
 
 // Sentinel errors. Each maps to exactly one Lambda error name in the server.
 var (
-	ErrNotFound              = errors.New("resource not found")               // ResourceNotFoundException 404
-	ErrConflict              = errors.New("resource conflict")                // ResourceConflictException 409
-	ErrInvalidParameter      = errors.New("invalid parameter value")          // InvalidParameterValueException 400
-	ErrInvalidRequestContent = errors.New("invalid request content")          // InvalidRequestContentException 400
-	ErrPreconditionFailed    = errors.New("precondition failed")              // PreconditionFailedException 412
-	ErrRequestTooLarge       = errors.New("request too large")                // RequestTooLargeException 413
-	ErrTooManyRequests       = errors.New("too many requests")                // TooManyRequestsException 429
-	ErrUnsupported           = errors.New("unsupported")                      // InvalidParameterValueException 400 (feature not offered)
-	ErrInvalidZipFile        = errors.New("invalid zip file")                 // InvalidParameterValueException 400 (Lambda uses it for bad uploads)
-	ErrCodeStorageExceeded   = errors.New("code storage exceeded")            // CodeStorageExceededException 400
-	ErrAccessDenied          = errors.New("access denied")                    // 403 (signature / key problems)
+	ErrNotFound              = errors.New("resource not found")              // ResourceNotFoundException 404
+	ErrConflict              = errors.New("resource conflict")               // ResourceConflictException 409
+	ErrInvalidParameter      = errors.New("invalid parameter value")         // InvalidParameterValueException 400
+	ErrInvalidRequestContent = errors.New("invalid request content")         // InvalidRequestContentException 400
+	ErrPreconditionFailed    = errors.New("precondition failed")             // PreconditionFailedException 412
+	ErrRequestTooLarge       = errors.New("request too large")               // RequestTooLargeException 413
+	ErrTooManyRequests       = errors.New("too many requests")               // TooManyRequestsException 429
+	ErrUnsupported           = errors.New("unsupported")                     // InvalidParameterValueException 400 (feature not offered)
+	ErrInvalidZipFile        = errors.New("invalid zip file")                // InvalidParameterValueException 400 (Lambda uses it for bad uploads)
+	ErrCodeStorageExceeded   = errors.New("code storage exceeded")           // CodeStorageExceededException 400
+	ErrAccessDenied          = errors.New("access denied")                   // 403 (signature / key problems)
 	ErrServiceUnavailable    = errors.New("service temporarily unavailable") // ServiceException 500
 )
 
