@@ -61,11 +61,14 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 	}
 	parts := strings.Split(raw, ":")
 	var name, qual string
+	// hasQual records that the form had a qualifier slot, so "fn:" (an
+	// empty qualifier) is refused.
+	hasQual := false
 	switch {
 	case len(parts) == 1:
 		name = parts[0]
 	case len(parts) == 2:
-		name, qual = parts[0], parts[1]
+		name, qual, hasQual = parts[0], parts[1], true
 	case (len(parts) == 3 || len(parts) == 4) && parts[1] == "function":
 		if !accountRE.MatchString(parts[0]) {
 			return FunctionRef{}, invalidName(raw)
@@ -75,7 +78,7 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 		}
 		name = parts[2]
 		if len(parts) == 4 {
-			qual = parts[3]
+			qual, hasQual = parts[3], true
 		}
 	case (len(parts) == 7 || len(parts) == 8) && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function":
 		if parts[1] != Partition || !regionRE.MatchString(parts[3]) || !accountRE.MatchString(parts[4]) {
@@ -86,7 +89,7 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 		}
 		name = parts[6]
 		if len(parts) == 8 {
-			qual = parts[7]
+			qual, hasQual = parts[7], true
 		}
 	default:
 		return FunctionRef{}, invalidName(raw)
@@ -94,7 +97,7 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 	if !ValidFunctionName(name) {
 		return FunctionRef{}, invalidName(raw)
 	}
-	if len(parts) > 1 && qual == "" || qual != "" && !ValidQualifier(qual) {
+	if hasQual && !ValidQualifier(qual) {
 		return FunctionRef{}, invalidName(raw)
 	}
 	return FunctionRef{Name: name, Qualifier: qual}, nil

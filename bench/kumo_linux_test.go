@@ -1,0 +1,279 @@
+package bench_test
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// kumoServer is the real `kumo server` binary as a subprocess, driven
+// through the Lambda API with aws-sdk-go-v2.
+type kumoServer struct {
+	cmd      *exec.Cmd
+	exited   chan error
+	logPath  string
+	endpoint string
+	lambda   *lambda.Client
+	zip      []byte
+	seq      atomic.Int64
+}
+
+const (
+	benchRole    = "arn:aws:iam::000000000000:role/x"
+	startTimeout = 60 * time.Second
+)
+
+func startKumo(ctx context.Context, binary, dataDir, codeDir string) (_ *kumoServer, retErr error) {
+	zipped, err := zipBootstrap(filepath.Join(codeDir, "bootstrap"))
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dataDir, "server.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dataDir, "kumo"))
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s server: %w", binary, err)
+	}
+	k := &kumoServer{cmd: cmd, exited: make(chan error, 1), logPath: logPath, zip: zipped}
+	defer func() {
+		if retErr != nil {
+			_ = k.Close()
+			retErr = fmt.Errorf("%w (server log %s)", retErr, logPath)
+		}
+	}()
+
+	// The exports come first; after them stdout is only drained.
+	type exports struct{ endpoint, credsPath string }
+	found := make(chan exports, 1)
+	go func() {
+		var e exports
+		out := found
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "export AWS_ENDPOINT_URL_LAMBDA="); ok {
+				e.endpoint = v
+			}
+			if v, ok := strings.CutPrefix(line, "export AWS_SHARED_CREDENTIALS_FILE="); ok {
+				e.credsPath = v
+			}
+			if e.endpoint != "" && e.credsPath != "" && out != nil {
+				out <- e
+				out = nil
+			}
+		}
+		if out != nil {
+			close(out)
+		}
+		k.exited <- cmd.Wait()
+	}()
+	var credsPath string
+	select {
+	case e, ok := <-found:
+		if !ok {
+			return k, errors.New("kumo server exited before printing its endpoint")
+		}
+		k.endpoint, credsPath = e.endpoint, e.credsPath
+	case <-time.After(startTimeout):
+		return k, errors.New("kumo server printed no endpoint in time")
+	}
+	if err := waitHealthy(ctx, k.endpoint); err != nil {
+		return k, err
+	}
+	shared, err := config.LoadSharedConfigProfile(ctx, "kumo", func(o *config.LoadSharedConfigOptions) {
+		o.CredentialsFiles = []string{credsPath}
+		o.ConfigFiles = []string{}
+	})
+	if err != nil {
+		return k, fmt.Errorf("read kumo credentials %s: %w", credsPath, err)
+	}
+	k.lambda = lambda.New(lambda.Options{
+		Region:       "local",
+		BaseEndpoint: aws.String(k.endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(
+			shared.Credentials.AccessKeyID, shared.Credentials.SecretAccessKey, ""),
+		// A failed sample must fail, not be retried into a slow one.
+		Retryer: aws.NopRetryer{},
+	})
+	return k, nil
+}
+
+func waitHealthy(ctx context.Context, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/kumo/v1/health", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kumo server at %s not healthy: %w", endpoint, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the server with SIGTERM, as an operator would.
+func (k *kumoServer) Close() error {
+	if k.cmd.Process == nil {
+		return nil
+	}
+	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-k.exited:
+		return err
+	case <-time.After(40 * time.Second):
+		_ = k.cmd.Process.Kill()
+		<-k.exited
+		return errors.New("kumo server ignored SIGTERM for 40s")
+	}
+}
+
+// zipBootstrap packs the function as Lambda expects it: one executable
+// `bootstrap` at the root of the archive.
+func zipBootstrap(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (k *kumoServer) uniqueName(kind string) string {
+	return fmt.Sprintf("bench-%s-%d-%d", kind, os.Getpid(), k.seq.Add(1))
+}
+
+func (k *kumoServer) create(ctx context.Context, name string) error {
+	_, err := k.lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name),
+		Runtime:      types.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Role:         aws.String(benchRole),
+		Code:         &types.FunctionCode{ZipFile: k.zip},
+		MemorySize:   aws.Int32(128),
+		Timeout:      aws.Int32(30),
+	})
+	if err != nil {
+		return fmt.Errorf("create function %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k *kumoServer) delete(ctx context.Context, name string) error {
+	if _, err := k.lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil {
+		return fmt.Errorf("delete function %s: %w", name, err)
+	}
+	return nil
+}
+
+// forceCold changes the configuration, which retires the warm instance:
+// the next invoke starts a new sandbox.
+func (k *kumoServer) forceCold(ctx context.Context, name string) error {
+	_, err := k.lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(name),
+		Environment: &types.Environment{Variables: map[string]string{
+			"BENCH_SAMPLE": strconv.FormatInt(k.seq.Add(1), 10),
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("update function %s configuration: %w", name, err)
+	}
+	return nil
+}
+
+// invokeMode says what a sample expects of the instance that served it;
+// checking it (from the Tail log's REPORT line) keeps a warm instance from
+// passing as a cold start and the other way round.
+type invokeMode int
+
+const (
+	anyStart invokeMode = iota
+	wantCold
+	wantWarm
+)
+
+func (k *kumoServer) invoke(ctx context.Context, name string, payload []byte, mode invokeMode) error {
+	in := &lambda.InvokeInput{FunctionName: aws.String(name), Payload: payload}
+	if mode != anyStart {
+		in.LogType = types.LogTypeTail
+	}
+	out, err := k.lambda.Invoke(ctx, in)
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", name, err)
+	}
+	if out.FunctionError != nil {
+		return fmt.Errorf("invoke %s: function error %s: %s", name, *out.FunctionError, out.Payload)
+	}
+	if err := checkEcho(payload, out.Payload); err != nil {
+		return fmt.Errorf("invoke %s: %w", name, err)
+	}
+	if mode == anyStart {
+		return nil
+	}
+	tail, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	if err != nil {
+		return fmt.Errorf("invoke %s: log result: %w", name, err)
+	}
+	cold := bytes.Contains(tail, []byte("Init Duration"))
+	switch {
+	case !bytes.Contains(tail, []byte("REPORT RequestId")):
+		return fmt.Errorf("invoke %s: no REPORT line in the log tail %q", name, tail)
+	case mode == wantCold && !cold:
+		return fmt.Errorf("invoke %s: expected a cold start, the REPORT has no Init Duration", name)
+	case mode == wantWarm && cold:
+		return fmt.Errorf("invoke %s: expected a warm instance, got a cold start", name)
+	}
+	return nil
+}

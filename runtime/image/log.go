@@ -1,0 +1,11 @@
+package image
+
+// Log attribute keys, kept in one place so every message names things the
+// same way.
+const (
+	logKeyDigest  = "digest"
+	logKeyRuntime = "runtime"
+	logKeyEntry   = "entry"
+	logKeyPath    = "path"
+	logKeyError   = "error"
+)

@@ -1,0 +1,566 @@
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/uuid"
+
+	"github.com/kumo-dev/kumo/runtime/image"
+	"github.com/kumo-dev/kumo/runtime/kumo"
+)
+
+// Store is the part of the state engine the control plane writes to.
+type Store interface {
+	GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error)
+	CreateFunction(ctx context.Context, f *kumo.Function) (uint64, error)
+	UpdateFunction(ctx context.Context, f *kumo.Function, rev uint64) (uint64, error)
+	DeleteFunction(ctx context.Context, name string) error
+	ListFunctions(ctx context.Context) ([]*kumo.Function, error)
+	PurgeLogs(ctx context.Context, function string) error
+}
+
+// Images packages code.
+type Images interface {
+	BaseImage(ctx context.Context, runtime string) (v1.Image, error)
+	Put(ctx context.Context, base v1.Image, layers ...v1.Layer) (v1.Hash, error)
+	Image(ctx context.Context, digest v1.Hash) (v1.Image, error)
+}
+
+// Service implements the function control plane.
+type Service struct {
+	store    Store
+	images   Images
+	scope    kumo.Scope
+	log      *slog.Logger
+	now      func() time.Time
+	onChange func(string, *kumo.Function)
+	limits   Limits
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithChangeHook is called after every successful write with the function's
+// name and new desired state (nil after a delete). The invoke path uses it to
+// see this host's own writes at once instead of waiting for the store's watch.
+func WithChangeHook(fn func(name string, f *kumo.Function)) Option {
+	return func(s *Service) { s.onChange = fn }
+}
+
+// New returns a Service.
+func New(store Store, images Images, scope kumo.Scope, opts ...Option) *Service {
+	s := &Service{store: store, images: images, scope: scope, log: slog.New(slog.DiscardHandler), now: time.Now, limits: Limits{ConcurrentExecutions: 1000}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Scope returns the region and account the service answers for.
+func (s *Service) Scope() kumo.Scope { return s.scope }
+
+// CreateInput is CreateFunction's request, already decoded from the wire.
+type CreateInput struct {
+	FunctionName     string
+	Runtime          string
+	Role             string
+	Handler          string
+	Description      string
+	Timeout          *int
+	MemorySize       *int
+	EphemeralStorage *int
+	Environment      map[string]string
+	Architectures    []string
+	PackageType      string
+	TracingMode      string
+	Tags             map[string]string
+	ZipFile          []byte
+	HasS3Code        bool
+	ImageURI         string
+	Layers           []string
+	VPC              bool
+	Publish          bool
+}
+
+// CreateFunction validates the request, packages the code as an OCI image
+// and stores the function. It returns the function in state Active: the
+// image is complete before the call returns.
+func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Function, error) {
+	ref, err := s.scope.ParseFunctionName(in.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Qualifier != "" {
+		return nil, kumo.InvalidParameter("Function name %s must not include a qualifier when creating a function", in.FunctionName)
+	}
+	f := &kumo.Function{
+		Name:             ref.Name,
+		Runtime:          in.Runtime,
+		Role:             in.Role,
+		Handler:          in.Handler,
+		Description:      in.Description,
+		MemorySize:       deref(in.MemorySize, kumo.DefaultMemoryMB),
+		Timeout:          deref(in.Timeout, kumo.DefaultTimeoutSeconds),
+		EphemeralStorage: deref(in.EphemeralStorage, kumo.DefaultEphemeralMB),
+		Environment:      in.Environment,
+		Architectures:    in.Architectures,
+		PackageType:      in.PackageType,
+		TracingMode:      in.TracingMode,
+		Tags:             in.Tags,
+	}
+	if f.PackageType == "" {
+		f.PackageType = kumo.PackageZip
+	}
+	if f.TracingMode == "" {
+		f.TracingMode = "PassThrough"
+	}
+	if len(f.Architectures) == 0 {
+		f.Architectures = []string{"x86_64"}
+	}
+	if in.Role == "" {
+		return nil, kumo.InvalidParameter("1 validation error detected: Value null at 'role' failed to satisfy constraint: Member must not be null")
+	}
+	if err := s.validateConfig(f); err != nil {
+		return nil, err
+	}
+	if err := validateArchitectures(in.Architectures); err != nil {
+		return nil, err
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if err := unsupportedFeatures(in.Layers, in.VPC); err != nil {
+		return nil, err
+	}
+	switch f.PackageType {
+	case kumo.PackageZip:
+	case kumo.PackageImage:
+		return nil, kumo.Errorf(kumo.ErrUnsupported, "PackageType Image is not supported by this kumo host yet; use PackageType Zip")
+	default:
+		return nil, validationError(f.PackageType, "packageType", "Member must satisfy enum value set: [Image, Zip]")
+	}
+	if f.Runtime == "" {
+		return nil, kumo.InvalidParameter("Runtime is required for Zip package type")
+	}
+	if f.Handler == "" {
+		return nil, kumo.InvalidParameter("Handler is required for Zip package type")
+	}
+	if err := s.checkCodeSource(in.ZipFile, in.HasS3Code, in.ImageURI); err != nil {
+		return nil, err
+	}
+	if _, _, err := s.store.GetFunction(ctx, f.Name); err == nil {
+		return nil, s.conflictExists(f.Name)
+	} else if !errors.Is(err, kumo.ErrNotFound) {
+		return nil, fmt.Errorf("look up function %s: %w", f.Name, err)
+	}
+	if err := s.packageZip(ctx, f, in.ZipFile); err != nil {
+		return nil, err
+	}
+	s.stamp(f)
+	if _, err := s.store.CreateFunction(ctx, f); err != nil {
+		if errors.Is(err, kumo.ErrConflict) {
+			return nil, s.conflictExists(f.Name)
+		}
+		return nil, fmt.Errorf("create function %s: %w", f.Name, err)
+	}
+	s.log.InfoContext(ctx, "function created", "function", f.Name, "image", f.ImageDigest)
+	s.changed(f)
+	return f.Clone(), nil
+}
+
+func (s *Service) conflictExists(name string) error {
+	return kumo.Errorf(kumo.ErrConflict, "Function already exist: %s", name)
+}
+
+func unsupportedFeatures(layers []string, vpc bool) error {
+	if len(layers) > 0 {
+		return kumo.Errorf(kumo.ErrUnsupported, "Layers are not supported by this kumo host yet")
+	}
+	if vpc {
+		return kumo.Errorf(kumo.ErrUnsupported, "VpcConfig is not supported by this kumo host yet")
+	}
+	return nil
+}
+
+func (s *Service) checkCodeSource(zip []byte, hasS3 bool, imageURI string) error {
+	switch {
+	case hasS3:
+		return kumo.Errorf(kumo.ErrUnsupported, "Code from S3 (S3Bucket/S3Key) is not supported by kumo; upload the zip with Code.ZipFile")
+	case imageURI != "":
+		return kumo.Errorf(kumo.ErrUnsupported, "Code.ImageUri needs PackageType Image, which this kumo host does not support yet")
+	case len(zip) == 0:
+		return kumo.InvalidParameter("Please provide a source for function code.")
+	case len(zip) > kumo.MaxZipBytes:
+		return kumo.Errorf(kumo.ErrRequestTooLarge, "Zipped size must be smaller than %d bytes", kumo.MaxZipBytes)
+	}
+	return nil
+}
+
+// packageZip turns the zip into the function's OCI image and records the
+// code's identity on f.
+func (s *Service) packageZip(ctx context.Context, f *kumo.Function, zip []byte) error {
+	layer, _, err := image.ZipLayer(ctx, zip, "var/task")
+	if err != nil {
+		return err
+	}
+	base, err := s.images.BaseImage(ctx, f.Runtime)
+	if err != nil {
+		return err
+	}
+	digest, err := s.images.Put(ctx, base, layer)
+	if err != nil {
+		return fmt.Errorf("store image of function %s: %w", f.Name, err)
+	}
+	sum := sha256.Sum256(zip)
+	f.CodeSha256 = base64.StdEncoding.EncodeToString(sum[:])
+	f.CodeSize = int64(len(zip))
+	f.ImageDigest = digest.String()
+	return nil
+}
+
+func (s *Service) validateConfig(f *kumo.Function) error {
+	if err := validateRole(f.Role); err != nil {
+		return err
+	}
+	if f.Runtime != "" {
+		if err := validateRuntime(f.Runtime, image.SupportedRuntimes()); err != nil {
+			return err
+		}
+	}
+	if f.Handler != "" {
+		if err := validateHandler(f.Handler); err != nil {
+			return err
+		}
+	}
+	if err := validateDescription(f.Description); err != nil {
+		return err
+	}
+	if err := validateRange("memorySize", f.MemorySize, kumo.MinMemoryMB, kumo.MaxMemoryMB); err != nil {
+		return err
+	}
+	if err := validateRange("timeout", f.Timeout, kumo.MinTimeoutSeconds, kumo.MaxTimeoutSeconds); err != nil {
+		return err
+	}
+	if err := validateRange("ephemeralStorage.size", f.EphemeralStorage, kumo.MinEphemeralMB, kumo.MaxEphemeralMB); err != nil {
+		return err
+	}
+	if err := validateTracing(f.TracingMode); err != nil {
+		return err
+	}
+	return validateEnvironment(f.Environment)
+}
+
+func (s *Service) stamp(f *kumo.Function) {
+	f.RevisionID = uuid.NewString()
+	f.LastModified = s.now().UTC()
+	f.State = kumo.StateActive
+	f.LastUpdateStatus = kumo.UpdateSuccess
+}
+
+func (s *Service) changed(f *kumo.Function) {
+	if s.onChange != nil {
+		s.onChange(f.Name, f.Clone())
+	}
+}
+
+// resolve parses a FunctionName and an optional Qualifier parameter and
+// returns the $LATEST function they name.
+func (s *Service) resolve(ctx context.Context, name, qualifier string) (*kumo.Function, uint64, error) {
+	ref, err := s.ref(name, qualifier)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, rev, err := s.store.GetFunction(ctx, ref.Name)
+	if err != nil {
+		if errors.Is(err, kumo.ErrNotFound) {
+			return nil, 0, s.notFound(ref)
+		}
+		return nil, 0, fmt.Errorf("get function %s: %w", ref.Name, err)
+	}
+	return f, rev, nil
+}
+
+// Ref parses FunctionName plus ?Qualifier= into one reference. Until
+// versions exist only $LATEST resolves; any other qualifier is not found.
+func (s *Service) ref(name, qualifier string) (kumo.FunctionRef, error) {
+	ref, err := s.scope.ParseFunctionName(name)
+	if err != nil {
+		return ref, err
+	}
+	if qualifier != "" {
+		if !kumo.ValidQualifier(qualifier) {
+			return ref, validationError(qualifier, "qualifier", `Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)`)
+		}
+		if ref.Qualifier != "" && ref.Qualifier != qualifier {
+			return ref, kumo.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
+		}
+		ref.Qualifier = qualifier
+	}
+	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
+		return ref, s.notFound(ref)
+	}
+	return ref, nil
+}
+
+// Ref exposes qualifier resolution to the invoke path.
+func (s *Service) Ref(name, qualifier string) (kumo.FunctionRef, error) {
+	return s.ref(name, qualifier)
+}
+
+func (s *Service) notFound(ref kumo.FunctionRef) error {
+	return kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, ref.Qualifier))
+}
+
+// GetFunction returns a function's desired state.
+func (s *Service) GetFunction(ctx context.Context, name, qualifier string) (*kumo.Function, error) {
+	f, _, err := s.resolve(ctx, name, qualifier)
+	return f, err
+}
+
+// ListFunctions pages through functions sorted by name. The marker is the
+// name of the first function of the next page.
+func (s *Service) ListFunctions(ctx context.Context, marker string, maxItems int) ([]*kumo.Function, string, error) {
+	if maxItems == 0 {
+		maxItems = kumo.DefaultListFunctionsMax
+	}
+	if maxItems < 1 || maxItems > kumo.MaxListItems {
+		return nil, "", validationError(maxItems, "maxItems", "Member must have value between 1 and 10000")
+	}
+	all, err := s.store.ListFunctions(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("list functions: %w", err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	start := 0
+	if marker != "" {
+		if !kumo.ValidFunctionName(marker) {
+			return nil, "", kumo.InvalidParameter("Invalid marker: %q", marker)
+		}
+		start = sort.Search(len(all), func(i int) bool { return all[i].Name >= marker })
+	}
+	end := min(start+maxItems, len(all))
+	next := ""
+	if end < len(all) {
+		next = all[end].Name
+	}
+	return all[start:end], next, nil
+}
+
+// UpdateCodeInput is UpdateFunctionCode's request.
+type UpdateCodeInput struct {
+	ZipFile       []byte
+	HasS3Code     bool
+	ImageURI      string
+	RevisionID    string
+	Architectures []string
+	DryRun        bool
+	Publish       bool
+}
+
+// UpdateFunctionCode replaces the code of $LATEST.
+func (s *Service) UpdateFunctionCode(ctx context.Context, name string, in UpdateCodeInput) (*kumo.Function, error) {
+	if err := s.checkCodeSource(in.ZipFile, in.HasS3Code, in.ImageURI); err != nil {
+		return nil, err
+	}
+	if err := validateArchitectures(in.Architectures); err != nil {
+		return nil, err
+	}
+	return s.update(ctx, name, in.RevisionID, in.DryRun, func(f *kumo.Function) error {
+		return s.packageZip(ctx, f, in.ZipFile)
+	})
+}
+
+// ConfigInput is UpdateFunctionConfiguration's request; nil means unchanged.
+type ConfigInput struct {
+	Role             *string
+	Handler          *string
+	Description      *string
+	Timeout          *int
+	MemorySize       *int
+	EphemeralStorage *int
+	Environment      *map[string]string
+	Runtime          *string
+	TracingMode      *string
+	RevisionID       string
+	Layers           []string
+	VPC              bool
+}
+
+// UpdateFunctionConfiguration changes configuration fields of $LATEST.
+func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, in ConfigInput) (*kumo.Function, error) {
+	if err := unsupportedFeatures(in.Layers, in.VPC); err != nil {
+		return nil, err
+	}
+	if in.Role != nil && *in.Role == "" {
+		return nil, validateRole("")
+	}
+	if in.Runtime != nil && *in.Runtime == "" {
+		return nil, validateRuntime("", image.SupportedRuntimes())
+	}
+	if in.Handler != nil && *in.Handler == "" {
+		return nil, validateHandler("")
+	}
+	return s.update(ctx, name, in.RevisionID, false, func(f *kumo.Function) error {
+		oldRuntime := f.Runtime
+		set(&f.Role, in.Role)
+		set(&f.Handler, in.Handler)
+		set(&f.Description, in.Description)
+		set(&f.Timeout, in.Timeout)
+		set(&f.MemorySize, in.MemorySize)
+		set(&f.EphemeralStorage, in.EphemeralStorage)
+		set(&f.Runtime, in.Runtime)
+		set(&f.TracingMode, in.TracingMode)
+		if in.Environment != nil {
+			f.Environment = *in.Environment
+		}
+		if err := s.validateConfig(f); err != nil {
+			return err
+		}
+		if f.Runtime != oldRuntime {
+			return s.rebase(ctx, f)
+		}
+		return nil
+	})
+}
+
+// rebase puts the function's code layer on the base image of its (new)
+// runtime.
+func (s *Service) rebase(ctx context.Context, f *kumo.Function) error {
+	digest, err := v1.NewHash(f.ImageDigest)
+	if err != nil {
+		return fmt.Errorf("parse image digest of function %s: %w", f.Name, err)
+	}
+	img, err := s.images.Image(ctx, digest)
+	if err != nil {
+		return fmt.Errorf("read image of function %s: %w", f.Name, err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) == 0 {
+		return fmt.Errorf("read code layer of function %s: %w", f.Name, errors.Join(err, errors.New("image has no layers")))
+	}
+	base, err := s.images.BaseImage(ctx, f.Runtime)
+	if err != nil {
+		return err
+	}
+	next, err := s.images.Put(ctx, base, layers[len(layers)-1])
+	if err != nil {
+		return fmt.Errorf("store image of function %s: %w", f.Name, err)
+	}
+	f.ImageDigest = next.String()
+	return nil
+}
+
+// update applies mutate to the current $LATEST under optimistic
+// concurrency: a RevisionId from the caller must match, and a concurrent
+// writer makes the call fail with a conflict rather than lose an update.
+func (s *Service) update(ctx context.Context, name, revisionID string, dryRun bool, mutate func(*kumo.Function) error) (*kumo.Function, error) {
+	ref, err := s.scope.ParseFunctionName(name)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
+		return nil, kumo.InvalidParameter("Only $LATEST can be updated; got qualifier %s", ref.Qualifier)
+	}
+	cur, rev, err := s.resolve(ctx, ref.Name, "")
+	if err != nil {
+		return nil, err
+	}
+	if revisionID != "" && revisionID != cur.RevisionID {
+		return nil, kumo.Errorf(kumo.ErrPreconditionFailed, "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+	}
+	next := cur.Clone()
+	if err := mutate(next); err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return next, nil
+	}
+	s.stamp(next)
+	if _, err := s.store.UpdateFunction(ctx, next, rev); err != nil {
+		if errors.Is(err, kumo.ErrConflict) {
+			return nil, kumo.Errorf(kumo.ErrConflict, "The operation cannot be performed at this time. An update is in progress for resource: %s", s.scope.FunctionARN(ref.Name))
+		}
+		if errors.Is(err, kumo.ErrNotFound) {
+			return nil, s.notFound(ref)
+		}
+		return nil, fmt.Errorf("update function %s: %w", ref.Name, err)
+	}
+	s.log.InfoContext(ctx, "function updated", "function", next.Name, "revision", next.RevisionID)
+	s.changed(next)
+	return next, nil
+}
+
+// DeleteFunction removes a function, its logs and (through the store's
+// watch) its sandboxes.
+func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) error {
+	ref, err := s.scope.ParseFunctionName(name)
+	if err != nil {
+		return err
+	}
+	if qualifier != "" && qualifier != kumo.VersionLatest || ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
+		q := qualifier
+		if q == "" {
+			q = ref.Qualifier
+		}
+		return kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, q))
+	}
+	if qualifier == kumo.VersionLatest || ref.Qualifier == kumo.VersionLatest {
+		return kumo.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	}
+	f, _, err := s.resolve(ctx, ref.Name, "")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteFunction(ctx, f.Name); err != nil {
+		if errors.Is(err, kumo.ErrNotFound) {
+			return s.notFound(ref)
+		}
+		return fmt.Errorf("delete function %s: %w", f.Name, err)
+	}
+	if err := s.store.PurgeLogs(ctx, f.Name); err != nil {
+		s.log.WarnContext(ctx, "purge logs of deleted function", "function", f.Name, "error", err)
+	}
+	s.log.InfoContext(ctx, "function deleted", "function", f.Name)
+	if s.onChange != nil {
+		s.onChange(f.Name, nil)
+	}
+	return nil
+}
+
+func deref(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// Limits are the account-wide limits this host enforces.
+type Limits struct {
+	ConcurrentExecutions int
+}
+
+// WithLimits sets the account limits reported by GetAccountSettings.
+func WithLimits(l Limits) Option { return func(s *Service) { s.limits = l } }
+
+// Limits returns the account limits.
+func (s *Service) Limits() Limits { return s.limits }

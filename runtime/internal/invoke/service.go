@@ -1,0 +1,249 @@
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kumo-dev/kumo/runtime/internal/node"
+	"github.com/kumo-dev/kumo/runtime/kumo"
+)
+
+// Runner runs an event on some instance of a function.
+type Runner interface {
+	Run(ctx context.Context, fn *kumo.Function, inv node.Invocation) (node.Outcome, error)
+	Forget(name, keepRevision string)
+}
+
+// Store is what the invoke path reads and writes in the engine.
+type Store interface {
+	GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error)
+	AppendLog(ctx context.Context, function, requestID string, data []byte) error
+}
+
+// Service runs invocations.
+type Service struct {
+	runner Runner
+	store  Store
+	scope  kumo.Scope
+	log    *slog.Logger
+	slots  chan struct{}
+
+	mu    sync.RWMutex
+	cache map[string]cached
+
+	logs     chan logEntry
+	logsDone chan struct{}
+	closeMu  sync.Once
+}
+
+type cached struct {
+	fn *kumo.Function // nil: deleted
+	at time.Time      // LastModified of fn, or when it was deleted
+}
+
+type logEntry struct {
+	function, requestID string
+	data                []byte
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithConcurrency sets the account concurrency limit: at most n
+// invocations run at once on this host.
+func WithConcurrency(n int) Option {
+	return func(s *Service) { s.slots = make(chan struct{}, n) }
+}
+
+// DefaultConcurrency is Lambda's default account limit.
+const DefaultConcurrency = 1000
+
+// logQueue bounds log records waiting to be written; writing them is off
+// the invocation's path so a slow disk does not slow invocations.
+const logQueue = 4096
+
+// New returns a Service.
+func New(runner Runner, store Store, scope kumo.Scope, opts ...Option) *Service {
+	s := &Service{
+		runner:   runner,
+		store:    store,
+		scope:    scope,
+		log:      slog.New(slog.DiscardHandler),
+		slots:    make(chan struct{}, DefaultConcurrency),
+		cache:    map[string]cached{},
+		logs:     make(chan logEntry, logQueue),
+		logsDone: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	go s.writeLogs()
+	return s
+}
+
+// Observe records a function's new desired state (nil: deleted). Both this
+// host's own writes and the store's watch feed it; an older value never
+// replaces a newer one, whichever arrives last.
+func (s *Service) Observe(name string, fn *kumo.Function) {
+	at := time.Now()
+	if fn != nil {
+		at = fn.LastModified
+	}
+	s.mu.Lock()
+	cur, ok := s.cache[name]
+	if ok && at.Before(cur.at) {
+		s.mu.Unlock()
+		return
+	}
+	s.cache[name] = cached{fn: fn, at: at}
+	s.mu.Unlock()
+	keep := ""
+	if fn != nil {
+		keep = fn.RevisionID
+	}
+	s.runner.Forget(name, keep)
+}
+
+func (s *Service) function(ctx context.Context, name string) (*kumo.Function, error) {
+	s.mu.RLock()
+	c, ok := s.cache[name]
+	s.mu.RUnlock()
+	if ok && c.fn != nil {
+		return c.fn, nil
+	}
+	fn, _, err := s.store.GetFunction(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.Observe(name, fn)
+	return fn, nil
+}
+
+// Invoke runs one invocation.
+func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
+	ref, err := s.scope.ParseFunctionName(req.FunctionName)
+	if err != nil {
+		return Response{}, err
+	}
+	if req.Qualifier != "" {
+		if ref.Qualifier != "" && ref.Qualifier != req.Qualifier {
+			return Response{}, kumo.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
+		}
+		if !kumo.ValidQualifier(req.Qualifier) {
+			return Response{}, kumo.InvalidParameter("1 validation error detected: Value '%s' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)", req.Qualifier)
+		}
+		ref.Qualifier = req.Qualifier
+	}
+	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
+		return Response{}, kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, ref.Qualifier))
+	}
+	fn, err := s.function(ctx, ref.Name)
+	if err != nil {
+		if errors.Is(err, kumo.ErrNotFound) {
+			return Response{}, kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, ref.Qualifier))
+		}
+		return Response{}, fmt.Errorf("resolve function %s: %w", ref.Name, err)
+	}
+	switch req.InvocationType {
+	case TypeDryRun:
+		return Response{StatusCode: http.StatusNoContent, ExecutedVersion: kumo.VersionLatest}, nil
+	case TypeEvent:
+		return Response{}, kumo.Errorf(kumo.ErrUnsupported, "InvocationType Event is not supported by this kumo host yet; use RequestResponse")
+	}
+	if fn.State != kumo.StateActive {
+		return Response{}, kumo.Errorf(kumo.ErrConflict, "The operation cannot be performed at this time. The function is currently in the following state: %s", fn.State)
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		return Response{}, &kumo.Error{Kind: kumo.ErrTooManyRequests, Message: "Rate Exceeded.", Reason: "ConcurrentInvocationLimitExceeded"}
+	}
+	defer func() { <-s.slots }()
+
+	payload := req.Payload
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	inv := node.Invocation{
+		RequestID:     uuid.NewString(),
+		Payload:       payload,
+		InvokedARN:    s.scope.QualifiedARN(ref.Name, ref.Qualifier),
+		ClientContext: req.ClientContext,
+		TraceID:       traceID(),
+		Version:       kumo.VersionLatest,
+	}
+	out, err := s.runner.Run(ctx, fn, inv)
+	if err != nil {
+		return Response{}, err
+	}
+	s.recordLog(fn.Name, inv.RequestID, out.Log)
+	resp := Response{
+		RequestID:       inv.RequestID,
+		Payload:         out.Payload,
+		ExecutedVersion: kumo.VersionLatest,
+		StatusCode:      http.StatusOK,
+	}
+	if out.ErrorType != "" {
+		resp.FunctionError = "Unhandled"
+	}
+	if req.Tail {
+		resp.LogTail = tail(out.Log, kumo.LogTailBytes)
+	}
+	return resp, nil
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return append([]byte{}, b...)
+}
+
+func (s *Service) recordLog(function, requestID string, data []byte) {
+	select {
+	case s.logs <- logEntry{function, requestID, data}:
+	default:
+		s.log.Warn("log queue full; dropping invocation log", "function", function, "request_id", requestID)
+	}
+}
+
+func (s *Service) writeLogs() {
+	defer close(s.logsDone)
+	for e := range s.logs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.store.AppendLog(ctx, e.function, e.requestID, e.data); err != nil {
+			s.log.Warn("write invocation log", "function", e.function, "request_id", e.requestID, "error", err)
+		}
+		cancel()
+	}
+}
+
+// Close flushes queued logs. Call it after the last Invoke returned.
+func (s *Service) Close() {
+	s.closeMu.Do(func() {
+		close(s.logs)
+		<-s.logsDone
+	})
+}
+
+// traceID makes an X-Ray trace header for invocations that arrive
+// without one.
+func traceID() string {
+	var b [12]byte
+	var p [8]byte
+	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(p[:])
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), hex.EncodeToString(b[:]), hex.EncodeToString(p[:]))
+}

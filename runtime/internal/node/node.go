@@ -1,0 +1,363 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/kumo-dev/kumo/runtime/internal/sandbox"
+	"github.com/kumo-dev/kumo/runtime/kumo"
+)
+
+// Images gives the unpacked layers of an image, lowest first.
+type Images interface {
+	Unpack(ctx context.Context, digest v1.Hash) ([]string, error)
+}
+
+// Sandboxes starts sandboxes.
+type Sandboxes interface {
+	Create(ctx context.Context, cfg sandbox.Config) (*sandbox.Sandbox, error)
+}
+
+// Defaults.
+const (
+	DefaultIdleTimeout = 5 * time.Minute
+	// InitTimeout bounds the init phase (until the runtime's first /next),
+	// as Lambda bounds on-demand init to 10 seconds.
+	InitTimeout = 10 * time.Second
+	// logHeadBytes and logTailBytes bound what is kept of one invocation's
+	// output.
+	logHeadBytes = 256 * 1024
+	logTailBytes = 64 * 1024
+	flushTimeout = 200 * time.Millisecond
+)
+
+// Node runs invocations in sandboxes on this machine.
+type Node struct {
+	sandboxes   Sandboxes
+	images      Images
+	scope       kumo.Scope
+	rootfsDir   string
+	idleTimeout time.Duration
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	pools  map[string]*pool // by function name
+	mounts map[string]string
+	closed bool
+	busy   sync.WaitGroup
+
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
+}
+
+// Option configures a Node.
+type Option func(*Node)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
+
+// WithIdleTimeout sets how long an unused warm instance is kept.
+func WithIdleTimeout(d time.Duration) Option { return func(n *Node) { n.idleTimeout = d } }
+
+// New returns a Node. rootfsDir holds the read-only overlay mounts that
+// compose each image's layers; mounts left there by a crashed daemon are
+// removed.
+func New(sandboxes Sandboxes, images Images, scope kumo.Scope, rootfsDir string, opts ...Option) (*Node, error) {
+	n := &Node{
+		sandboxes:   sandboxes,
+		images:      images,
+		scope:       scope,
+		rootfsDir:   rootfsDir,
+		idleTimeout: DefaultIdleTimeout,
+		log:         slog.New(slog.DiscardHandler),
+		pools:       map[string]*pool{},
+		mounts:      map[string]string{},
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	if err := os.MkdirAll(rootfsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create rootfs dir: %w", err)
+	}
+	if err := unmountChildren(rootfsDir); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopReaper = cancel
+	n.reaperDone = make(chan struct{})
+	go n.reap(ctx)
+	return n, nil
+}
+
+// unmountChildren removes every mount point directly under dir.
+func unmountChildren(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read rootfs dir: %w", err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unmount leftover rootfs %s: %w", p, err)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove leftover rootfs %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Invocation is what the node needs to run one event.
+type Invocation struct {
+	RequestID     string
+	Payload       []byte
+	InvokedARN    string
+	ClientContext string
+	TraceID       string
+	Version       string
+}
+
+// Outcome is one invocation's result.
+type Outcome struct {
+	Payload []byte
+	// ErrorType is "" on success, else the function's or the platform's
+	// errorType (Sandbox.Timedout, Runtime.ExitError, …).
+	ErrorType string
+	// Log is the invocation's log text, from START to REPORT, preceded by
+	// the init phase's output on a cold start.
+	Log      []byte
+	Cold     bool
+	Init     time.Duration
+	Duration time.Duration
+}
+
+// Run runs inv on a warm instance of fn, or on a new one.
+func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outcome, error) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return Outcome{}, kumo.Errorf(kumo.ErrServiceUnavailable, "the host is shutting down")
+	}
+	p := n.poolFor(fn)
+	n.busy.Add(1)
+	n.mu.Unlock()
+	defer n.busy.Done()
+
+	inst := p.take()
+	cold := inst == nil
+	var initLog []byte
+	var initDur time.Duration
+	if cold {
+		var err error
+		var out Outcome
+		inst, out, err = n.start(ctx, fn, inv)
+		if err != nil || inst == nil {
+			return out, err
+		}
+		initLog, initDur = inst.initLog, inst.initDuration
+	}
+	out := inst.run(ctx, n.scope, inv)
+	out.Cold = cold
+	out.Init = initDur
+	if cold {
+		out.Log = append(initLog, out.Log...)
+	}
+	if inst.reusable() {
+		go n.park(p, inst)
+	} else {
+		inst.destroy()
+	}
+	return out, nil
+}
+
+// park freezes a warm instance and returns it to its pool. Freezing is off
+// the caller's path: the response has already gone out.
+func (n *Node) park(p *pool, inst *instance) {
+	if err := inst.sb.Pause(); err != nil {
+		n.log.Warn("freeze sandbox", "sandbox_id", inst.id, "error", err)
+		inst.destroy()
+		return
+	}
+	inst.frozen = true
+	inst.lastUsed = time.Now()
+	if !p.put(inst) {
+		inst.destroy()
+	}
+}
+
+func (n *Node) poolFor(fn *kumo.Function) *pool {
+	p := n.pools[fn.Name]
+	if p == nil || p.revision != fn.RevisionID {
+		if p != nil {
+			go p.retire()
+		}
+		p = &pool{revision: fn.RevisionID}
+		n.pools[fn.Name] = p
+	}
+	return p
+}
+
+// Forget retires the warm instances of a function that changed or was
+// deleted; instances still running finish and are then destroyed.
+func (n *Node) Forget(name, keepRevision string) {
+	n.mu.Lock()
+	p := n.pools[name]
+	if p == nil || p.revision == keepRevision {
+		n.mu.Unlock()
+		return
+	}
+	delete(n.pools, name)
+	n.mu.Unlock()
+	p.retire()
+}
+
+// Stats counts live instances, for tests and metrics.
+type Stats struct{ Idle int }
+
+// Stats returns the current counts.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var s Stats
+	for _, p := range n.pools {
+		s.Idle += p.size()
+	}
+	return s
+}
+
+func (n *Node) reap(ctx context.Context) {
+	defer close(n.reaperDone)
+	every := min(max(n.idleTimeout/4, 100*time.Millisecond), 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		pools := make([]*pool, 0, len(n.pools))
+		for _, p := range n.pools {
+			pools = append(pools, p)
+		}
+		n.mu.Unlock()
+		cutoff := time.Now().Add(-n.idleTimeout)
+		for _, p := range pools {
+			for _, inst := range p.expired(cutoff) {
+				n.log.Debug("reap idle sandbox", "sandbox_id", inst.id)
+				inst.destroy()
+			}
+		}
+	}
+}
+
+// Close waits for running invocations (bounded by ctx), then destroys every
+// sandbox and unmounts every rootfs.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.stopReaper()
+	<-n.reaperDone
+	done := make(chan struct{})
+	go func() { n.busy.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	n.mu.Lock()
+	pools := n.pools
+	n.pools = map[string]*pool{}
+	n.mu.Unlock()
+	for _, p := range pools {
+		p.retire()
+	}
+	var errs []error
+	n.mu.Lock()
+	for digest, dir := range n.mounts {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount rootfs %s: %w", dir, err))
+		}
+		_ = os.Remove(dir)
+		delete(n.mounts, digest)
+	}
+	n.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// rootfs returns the read-only root of an image: an overlay of its
+// unpacked layers, mounted once per image and shared by its sandboxes.
+func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
+	n.mu.Lock()
+	dir, ok := n.mounts[digest]
+	n.mu.Unlock()
+	if ok {
+		return dir, nil
+	}
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return "", fmt.Errorf("parse image digest %q: %w", digest, err)
+	}
+	layers, err := n.images.Unpack(ctx, h)
+	if err != nil {
+		return "", fmt.Errorf("unpack image %s: %w", digest, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if dir, ok := n.mounts[digest]; ok {
+		return dir, nil
+	}
+	if len(layers) == 1 {
+		n.mounts[digest] = layers[0]
+		return layers[0], nil
+	}
+	dir = filepath.Join(n.rootfsDir, h.Hex[:20])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create rootfs mount point: %w", err)
+	}
+	lower := make([]string, len(layers))
+	for i, l := range layers {
+		lower[len(layers)-1-i] = l // overlayfs lists the top layer first
+	}
+	if err := unix.Mount("overlay", dir, "overlay", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, "lowerdir="+strings.Join(lower, ":")); err != nil {
+		return "", fmt.Errorf("mount rootfs of image %s: %w", digest, err)
+	}
+	n.mounts[digest] = dir
+	return dir, nil
+}
+
+// findBootstrap looks for the runtime entry point where Lambda does.
+func findBootstrap(rootfs string) (string, error) {
+	candidates := []string{"/var/task/bootstrap", "/opt/bootstrap"}
+	for _, c := range candidates {
+		fi, err := os.Lstat(filepath.Join(rootfs, c))
+		if err != nil {
+			continue
+		}
+		// A symlink is resolved inside the sandbox, never on the host.
+		if fi.Mode()&os.ModeSymlink != 0 || fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("Couldn't find valid bootstrap(s): [%s]", strings.Join(candidates, " ")) //nolint:staticcheck // Lambda's own message
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+

@@ -1,0 +1,196 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/kumo-dev/kumo/runtime/kumo"
+)
+
+const logKeySandbox = "sandbox_id"
+
+// Manager creates sandboxes and owns their state directory and cgroup
+// prefix.
+type Manager struct {
+	stateRoot string
+	// containerRoot holds libcontainer's per-container state.
+	containerRoot string
+	prefix        string
+	log           *slog.Logger
+
+	mu     sync.Mutex
+	live   map[string]*Sandbox
+	closed bool
+}
+
+// New prepares stateRoot and cleans what a previous daemon that crashed
+// with the same stateRoot and cgroup prefix left behind: processes in and
+// cgroups under the prefix in every hierarchy, libcontainer state
+// directories and mounts under stateRoot. Sandboxes are never re-adopted;
+// Lambda semantics allow losing warm instances, not running stale ones.
+func New(stateRoot string, opts ...Option) (*Manager, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(stateRoot) {
+		return nil, kumo.InvalidParameter("sandbox state root %q must be an absolute path", stateRoot)
+	}
+	m := &Manager{
+		stateRoot:     filepath.Clean(stateRoot),
+		containerRoot: filepath.Join(stateRoot, "containers"),
+		prefix:        o.cgroupPrefix,
+		log:           o.logger,
+		live:          map[string]*Sandbox{},
+	}
+	if err := m.cleanLeftovers(); err != nil {
+		return nil, fmt.Errorf("clean sandbox leftovers: %w", err)
+	}
+	if err := os.MkdirAll(m.containerRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("create sandbox state root: %w", err)
+	}
+	if !seccompEnabled {
+		m.log.Warn("sandboxes run without a seccomp filter: binary built without -tags seccomp")
+	}
+	return m, nil
+}
+
+// SeccompEnabled reports whether sandboxes get the seccomp deny-list; it
+// needs a binary built with -tags seccomp.
+func (m *Manager) SeccompEnabled() bool { return seccompEnabled }
+
+// Create starts a sandbox: it creates the network namespace and Runtime API
+// listener, creates the container and starts cfg.Args in it. It returns
+// once the process runs. The context is checked between steps; libcontainer
+// itself cannot be interrupted.
+func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMountpoints(cfg); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{
+		id:      cfg.ID,
+		m:       m,
+		log:     m.log.With(logKeySandbox, cfg.ID),
+		exited:  make(chan struct{}),
+		cgroups: map[string]string{},
+	}
+	if err := m.register(s); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := s.Destroy(); err != nil {
+				s.log.Warn("clean up after failed create", "error", err)
+			}
+		}
+	}()
+
+	if s.ns, err = newNetns(); err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
+	}
+	spec := buildSpec(cfg, "/"+m.prefix+"/"+cfg.ID, s.ns.path())
+	lcfg, err := libcontainerConfig(spec)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
+	}
+	c, err := libcontainer.Create(m.containerRoot, cfg.ID, lcfg)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
+	}
+	s.c = c
+	// os/exec serialises writes only when both are the same comparable
+	// value; one lock covers every case.
+	var outMu sync.Mutex
+	p := &libcontainer.Process{
+		Args:   cfg.Args,
+		Env:    cfg.Env,
+		Cwd:    cfg.Cwd,
+		UID:    cfg.UID,
+		GID:    cfg.GID,
+		Stdout: &lockedWriter{mu: &outMu, w: cfg.Stdout},
+		Stderr: &lockedWriter{mu: &outMu, w: cfg.Stderr},
+		Init:   true,
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.Start(p); err != nil {
+		return nil, fmt.Errorf("start sandbox %s: %w", cfg.ID, err)
+	}
+	s.p = p
+	if st, err := c.State(); err == nil {
+		s.cgroups = st.CgroupPaths
+	}
+	// Registered before Exec so an OOM during the function's first
+	// allocation is not missed.
+	if s.oomCh, err = c.NotifyOOM(); err != nil {
+		s.log.Warn("no OOM notification; relying on the oom_kill counter", "error", err)
+	}
+	go s.wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.Exec(); err != nil {
+		return nil, fmt.Errorf("exec sandbox %s: %w", cfg.ID, err)
+	}
+	s.log.Debug("sandbox started")
+	return s, nil
+}
+
+func (m *Manager) register(s *Sandbox) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("sandbox manager closed")
+	}
+	if _, ok := m.live[s.id]; ok {
+		return kumo.Errorf(kumo.ErrConflict, "sandbox %s already exists", s.id)
+	}
+	m.live[s.id] = s
+	return nil
+}
+
+func (m *Manager) forget(s *Sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live[s.id] == s {
+		delete(m.live, s.id)
+	}
+}
+
+// Close destroys every live sandbox and refuses new ones.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	live := make([]*Sandbox, 0, len(m.live))
+	for _, s := range m.live {
+		live = append(live, s)
+	}
+	m.mu.Unlock()
+
+	errCh := make(chan error, len(live))
+	for _, s := range live {
+		go func() { errCh <- s.Destroy() }()
+	}
+	var errs []error
+	for range live {
+		if err := <-errCh; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

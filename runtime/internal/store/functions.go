@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kumo-dev/kumo/runtime/kumo"
+)
+
+// FunctionEvent is one change seen by WatchFunctions.
+type FunctionEvent struct {
+	Name string
+	// Function is nil when the function was deleted.
+	Function *kumo.Function
+	Revision uint64
+}
+
+// checkName keeps names to Lambda's function-name alphabet, which is also
+// a valid KV key and subject token: no '.', '*', '>' or whitespace can
+// reach NATS and widen an operation to other keys.
+func checkName(name string) error {
+	if !kumo.ValidFunctionName(name) {
+		return kumo.InvalidParameter("Function name %q must match [a-zA-Z0-9-_]{1,64}", name)
+	}
+	return nil
+}
+
+// GetFunction returns the function and its revision.
+func (s *Store) GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error) {
+	if err := checkName(name); err != nil {
+		return nil, 0, err
+	}
+	e, err := s.kv.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("get function %q: %w", name, kumo.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get function %q: %w", name, err)
+	}
+	f, err := decodeFunction(e)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, e.Revision(), nil
+}
+
+// CreateFunction stores a new function; an existing one is a conflict.
+func (s *Store) CreateFunction(ctx context.Context, f *kumo.Function) (uint64, error) {
+	data, err := encodeFunction(f)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := s.kv.Create(ctx, f.Name, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("create function %q: %w", f.Name, kumo.ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create function %q: %w", f.Name, err)
+	}
+	return rev, nil
+}
+
+// UpdateFunction replaces the function if it is still at revision rev.
+// A changed function is a conflict, a missing one not found.
+func (s *Store) UpdateFunction(ctx context.Context, f *kumo.Function, rev uint64) (uint64, error) {
+	data, err := encodeFunction(f)
+	if err != nil {
+		return 0, err
+	}
+	// Revision 0 would mean "create if absent" to NATS; an update must
+	// never resurrect a function.
+	if rev != 0 {
+		next, err := s.kv.Update(ctx, f.Name, data, rev)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return 0, fmt.Errorf("update function %q: %w", f.Name, err)
+		}
+	}
+	if _, _, err := s.GetFunction(ctx, f.Name); err != nil {
+		return 0, fmt.Errorf("update function %q: %w", f.Name, err)
+	}
+	return 0, fmt.Errorf("update function %q at revision %d: %w", f.Name, rev, kumo.ErrConflict)
+}
+
+// DeleteFunction removes the function and purges its logs.
+func (s *Store) DeleteFunction(ctx context.Context, name string) error {
+	if _, _, err := s.GetFunction(ctx, name); err != nil {
+		return fmt.Errorf("delete function: %w", err)
+	}
+	if err := s.kv.Delete(ctx, name); err != nil {
+		return fmt.Errorf("delete function %q: %w", name, err)
+	}
+	if err := s.PurgeLogs(ctx, name); err != nil {
+		return fmt.Errorf("delete function %q: %w", name, err)
+	}
+	return nil
+}
+
+// ListFunctions returns every function, sorted by name.
+func (s *Store) ListFunctions(ctx context.Context) ([]*kumo.Function, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list functions: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var fns []*kumo.Function
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list functions: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("list functions: watcher closed")
+			}
+			// nil marks the end of the initial values.
+			if e == nil {
+				slices.SortFunc(fns, func(a, b *kumo.Function) int { return strings.Compare(a.Name, b.Name) })
+				return fns, nil
+			}
+			f, err := decodeFunction(e)
+			if err != nil {
+				return nil, fmt.Errorf("list functions: %w", err)
+			}
+			fns = append(fns, f)
+		}
+	}
+}
+
+// WatchFunctions sends every current function, then each later put and
+// delete. The channel is closed when ctx is done or the store closes. An
+// undecodable value is logged and skipped, since one bad entry must not
+// stop every host from seeing the rest.
+func (s *Store) WatchFunctions(ctx context.Context) (<-chan FunctionEvent, error) {
+	w, err := s.kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch functions: %w", err)
+	}
+	out := make(chan FunctionEvent)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			var e jetstream.KeyValueEntry
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case e, ok = <-w.Updates():
+				if !ok {
+					return
+				}
+			}
+			if e == nil {
+				continue
+			}
+			ev := FunctionEvent{Name: e.Key(), Revision: e.Revision()}
+			if e.Operation() == jetstream.KeyValuePut {
+				f, err := decodeFunction(e)
+				if err != nil {
+					s.log.Error("skip undecodable function", "function", e.Key(), "revision", e.Revision(), "error", err)
+					continue
+				}
+				ev.Function = f
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func encodeFunction(f *kumo.Function) ([]byte, error) {
+	if f == nil {
+		return nil, kumo.InvalidParameter("Function must not be nil")
+	}
+	if err := checkName(f.Name); err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode function %q: %w", f.Name, err)
+	}
+	return data, nil
+}
+
+func decodeFunction(e jetstream.KeyValueEntry) (*kumo.Function, error) {
+	var f kumo.Function
+	if err := json.Unmarshal(e.Value(), &f); err != nil {
+		return nil, fmt.Errorf("decode function %q revision %d: %w", e.Key(), e.Revision(), err)
+	}
+	// The key is authoritative; a value naming another function would let
+	// one key shadow another in every host's cache.
+	if f.Name != e.Key() {
+		return nil, fmt.Errorf("decode function %q revision %d: value names %q", e.Key(), e.Revision(), f.Name)
+	}
+	return &f, nil
+}
