@@ -46,8 +46,8 @@ const maxHostFileBytes = 8 << 20
 // SupportedRuntimes returns the runtimes BaseImage accepts, sorted.
 func SupportedRuntimes() []string { return slices.Clone(runtimes) }
 
-// BaseImage returns the base image for runtime, building and storing it on
-// first use. The build is reproducible: fixed timestamps and ownership, and
+// BaseImage returns the base image for runtime, building it on first use
+// and storing it (again, if GC or corruption removed it) on every call. The build is reproducible: fixed timestamps and ownership, and
 // the only inputs are the runtime name and the host's CA bundle and tzdata,
 // so a host gets the same digest every time (and hosts with the same CA
 // bundle and tzdata share it).
@@ -59,24 +59,22 @@ func (s *Store) BaseImage(ctx context.Context, runtime string) (v1.Image, error)
 	}
 	s.baseMu.Lock()
 	defer s.baseMu.Unlock()
+	img, ok := s.bases[runtime]
+	if !ok {
+		var err error
+		if img, err = s.buildBase(runtime); err != nil {
+			return nil, fmt.Errorf("build base image %s: %w", runtime, err)
+		}
+		s.bases[runtime] = img
+	}
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
-	if h, ok := s.bases[runtime]; ok {
-		// GC may have dropped the base since; then it is simply rebuilt.
-		if _, err := os.Stat(s.blobPath(h)); err == nil {
-			return s.openImage(ctx, h)
-		}
-	}
-	img, err := s.buildBase(runtime)
-	if err != nil {
-		return nil, fmt.Errorf("build base image %s: %w", runtime, err)
-	}
+	// Storing again is cheap when the blobs are intact (a re-hash of a few
+	// MB), and puts back whatever GC or a bad disk took away.
 	h, err := s.put(ctx, img, map[string]string{"org.opencontainers.image.ref.name": runtime})
 	if err != nil {
 		return nil, fmt.Errorf("store base image %s: %w", runtime, err)
 	}
-	s.log.Debug("stored base image", logKeyRuntime, runtime, logKeyDigest, h.String())
-	s.bases[runtime] = h
 	return s.openImage(ctx, h)
 }
 

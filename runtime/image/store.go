@@ -55,8 +55,9 @@ type Store struct {
 	indexMu sync.Mutex
 	unpacks singleflight.Group
 
+	// bases caches built base images (a few MB each) by runtime.
 	baseMu sync.Mutex
-	bases  map[string]v1.Hash
+	bases  map[string]v1.Image
 }
 
 // Option configures a Store.
@@ -98,7 +99,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		log:         o.log,
 		caBundle:    "/etc/ssl/certs/ca-certificates.crt",
 		zoneinfoDir: "/usr/share/zoneinfo",
-		bases:       map[string]v1.Hash{},
+		bases:       map[string]v1.Image{},
 	}
 	if _, err := os.Stat(filepath.Join(s.layoutDir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
 		if _, err := layout.Write(s.layoutDir, empty.Index); err != nil {

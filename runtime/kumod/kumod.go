@@ -230,6 +230,8 @@ func (d *Daemon) Exports() []string {
 		"export AWS_PROFILE=kumo",
 		"export AWS_ENDPOINT_URL_LAMBDA=http://" + d.Addr(),
 		"export AWS_REGION=" + d.cfg.Region,
+		// aws CLI v1 reads only AWS_DEFAULT_REGION.
+		"export AWS_DEFAULT_REGION=" + d.cfg.Region,
 	}
 }
 

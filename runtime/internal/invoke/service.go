@@ -21,6 +21,7 @@ import (
 type Runner interface {
 	Run(ctx context.Context, fn *kumo.Function, inv node.Invocation) (node.Outcome, error)
 	Forget(name, keepRevision string)
+	Prepare(fn *kumo.Function)
 }
 
 // Store is what the invoke path reads and writes in the engine.
@@ -109,11 +110,12 @@ func (s *Service) Observe(name string, fn *kumo.Function) {
 	}
 	s.cache[name] = cached{fn: fn, at: at}
 	s.mu.Unlock()
-	keep := ""
-	if fn != nil {
-		keep = fn.RevisionID
+	if fn == nil {
+		s.runner.Forget(name, "")
+		return
 	}
-	s.runner.Forget(name, keep)
+	s.runner.Forget(name, fn.RevisionID)
+	s.runner.Prepare(fn)
 }
 
 func (s *Service) function(ctx context.Context, name string) (*kumo.Function, error) {

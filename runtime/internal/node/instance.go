@@ -109,7 +109,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	}
 	o.Log = append(logText, fmt.Appendf(nil, "INIT_REPORT Init Duration: %s\tPhase: init\tStatus: error\tError Type: %s\n", ms(inst.initDuration), o.ErrorType)...)
 	o.Log = append(o.Log, startLine(inv)...)
-	o.Log = append(o.Log, endLines(inv, 0, 0, fn.MemorySize, inst.maxMemMB(), inst.initDuration, true)...)
+	o.Log = append(o.Log, endLines(inv, 0, fn.MemorySize, inst.maxMemMB(), inst.initDuration, true)...)
 	o.Cold = true
 	inst.destroy()
 	return nil, o, nil
@@ -119,7 +119,7 @@ var errExited = errors.New("runtime exited")
 
 // run hands one event to the runtime and waits for its answer, a timeout or
 // the death of the process, whichever comes first.
-func (inst *instance) run(ctx context.Context, scope kumo.Scope, inv Invocation) Outcome {
+func (inst *instance) run(ctx context.Context, inv Invocation, cold bool) Outcome {
 	buf := newLogBuffer(logHeadBytes, logTailBytes)
 	inst.out.setSink(buf)
 	defer inst.out.setSink(nil)
@@ -167,9 +167,8 @@ func (inst *instance) run(ctx context.Context, scope kumo.Scope, inv Invocation)
 		o = inst.exitOutcome(inv.RequestID)
 	}
 	dur := time.Since(began)
-	if o.ErrorType != "" && !inst.dead {
-		// A runtime that reported an error stays usable, as in Lambda.
-	}
+	// A runtime that reported an error stays usable, as in Lambda; one that
+	// timed out or died does not.
 	if inst.dead {
 		// Kill before reading memory so the peak is final and the process
 		// cannot write more output.
@@ -181,7 +180,7 @@ func (inst *instance) run(ctx context.Context, scope kumo.Scope, inv Invocation)
 	if o.ErrorType != "" && inst.dead {
 		logText = append(logText, errorLogLine(o)...)
 	}
-	logText = append(logText, endLines(inv, dur, 0, inst.fn.MemorySize, inst.maxMemMB(), 0, false)...)
+	logText = append(logText, endLines(inv, dur, inst.fn.MemorySize, inst.maxMemMB(), inst.initDuration, cold)...)
 	o.Log = logText
 	o.Duration = dur
 	return o
@@ -255,7 +254,7 @@ func startLine(inv Invocation) []byte {
 	return fmt.Appendf(nil, "START RequestId: %s Version: %s\n", inv.RequestID, inv.Version)
 }
 
-func endLines(inv Invocation, dur, _ time.Duration, memMB, maxMemMB int, init time.Duration, withInit bool) []byte {
+func endLines(inv Invocation, dur time.Duration, memMB, maxMemMB int, init time.Duration, withInit bool) []byte {
 	billed := int64(math.Ceil(float64(dur) / float64(time.Millisecond)))
 	if billed < 1 {
 		billed = 1

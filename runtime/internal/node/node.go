@@ -168,7 +168,7 @@ func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outc
 		}
 		initLog, initDur = inst.initLog, inst.initDuration
 	}
-	out := inst.run(ctx, n.scope, inv)
+	out := inst.run(ctx, inv, cold)
 	out.Cold = cold
 	out.Init = initDur
 	if cold {
@@ -221,6 +221,25 @@ func (n *Node) Forget(name, keepRevision string) {
 	delete(n.pools, name)
 	n.mu.Unlock()
 	p.retire()
+}
+
+// Prepare unpacks and mounts a function's image in the background, so the
+// first invocation after a create or an update does not wait for it.
+func (n *Node) Prepare(fn *kumo.Function) {
+	n.mu.Lock()
+	_, ready := n.mounts[fn.ImageDigest]
+	closed := n.closed
+	n.mu.Unlock()
+	if ready || closed || fn.ImageDigest == "" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := n.rootfs(ctx, fn.ImageDigest); err != nil {
+			n.log.Warn("prepare function image", "function", fn.Name, "error", err)
+		}
+	}()
 }
 
 // Stats counts live instances, for tests and metrics.
@@ -288,6 +307,10 @@ func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	n.mu.Lock()
 	for digest, dir := range n.mounts {
+		if !strings.HasPrefix(dir, n.rootfsDir+"/") {
+			delete(n.mounts, digest) // a single-layer image is used in place
+			continue
+		}
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 			errs = append(errs, fmt.Errorf("unmount rootfs %s: %w", dir, err))
 		}
@@ -319,6 +342,9 @@ func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
 	defer n.mu.Unlock()
 	if dir, ok := n.mounts[digest]; ok {
 		return dir, nil
+	}
+	if n.closed {
+		return "", kumo.Errorf(kumo.ErrServiceUnavailable, "the host is shutting down")
 	}
 	if len(layers) == 1 {
 		n.mounts[digest] = layers[0]
