@@ -92,7 +92,7 @@ func coldBare(ctx context.Context, codeDir string, payload []byte) (time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	t0 := time.Now()
 	if err := p.start(); err != nil {
 		return 0, err
@@ -119,7 +119,7 @@ const benchUID, benchGID = 993, 990 // kumo's sandbox defaults
 
 func newRuncBundle(runc, dir, codeDir string) (*runcBundle, error) {
 	rootfs := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"proc", "dev", "tmp", "sys", "var/task", "etc", "state"} {
+	for _, d := range []string{"proc", "dev", "tmp", "sys", "var/task", "etc"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
 			return nil, fmt.Errorf("make bundle rootfs: %w", err)
 		}
@@ -201,7 +201,7 @@ func (r *runcBundle) cold(ctx context.Context, payload []byte) (time.Duration, e
 	if err != nil {
 		return 0, err
 	}
-	defer api.Close()
+	defer func() { _ = api.Close() }()
 	id := "kumo-bench-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(r.seq.Add(1), 10)
 	data, err := json.Marshal(r.spec(id, api.Addr()))
 	if err != nil {

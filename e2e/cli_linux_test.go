@@ -238,8 +238,9 @@ func TestRootCLI_FunctionLifecycle(t *testing.T) {
 		require.Equal(t, map[string]string{"team": "x", "env": "y"}, tags.Tags)
 		r = h.aws(t, "untag-resource", "--resource", arn, "--tag-keys", "env")
 		require.Equal(t, 0, r.rc, r.String())
-		h.awsJSON(t, &tags, "list-tags", "--resource", arn)
-		require.Equal(t, map[string]string{"team": "x"}, tags.Tags)
+		var after struct{ Tags map[string]string }
+		h.awsJSON(t, &after, "list-tags", "--resource", arn)
+		require.Equal(t, map[string]string{"team": "x"}, after.Tags)
 	})
 
 	step(t, "get-account-settings", func(t *testing.T) {

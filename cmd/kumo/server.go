@@ -97,4 +97,3 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
-

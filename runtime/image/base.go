@@ -65,6 +65,7 @@ func (s *Store) BaseImage(ctx context.Context, runtime string) (v1.Image, error)
 		if img, err = s.buildBase(runtime); err != nil {
 			return nil, fmt.Errorf("build base image %s: %w", runtime, err)
 		}
+		s.log.Debug("built base image", logKeyRuntime, runtime)
 		s.bases[runtime] = img
 	}
 	s.gcMu.RLock()

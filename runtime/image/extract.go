@@ -115,7 +115,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	default:
 		// Devices and FIFOs have no business in a function's tree, and
 		// the sandbox gets its own /dev.
-		x.log.Debug("skip layer entry", logKeyEntry, name, "type", string(hdr.Typeflag))
+		x.log.Debug("skip layer entry", logKeyEntry, name, logKeyType, string(hdr.Typeflag))
 		return nil
 	}
 }

@@ -6,6 +6,7 @@ const (
 	logKeyDigest  = "digest"
 	logKeyRuntime = "runtime"
 	logKeyEntry   = "entry"
+	logKeyType    = "type"
 	logKeyPath    = "path"
 	logKeyError   = "error"
 )

@@ -29,6 +29,7 @@ type Store interface {
 
 // Images packages code.
 type Images interface {
+	ZipLayer(ctx context.Context, zipBytes []byte, prefix string) (v1.Layer, image.ZipStats, error)
 	BaseImage(ctx context.Context, runtime string) (v1.Image, error)
 	Put(ctx context.Context, base v1.Image, layers ...v1.Layer) (v1.Hash, error)
 	Image(ctx context.Context, digest v1.Hash) (v1.Image, error)
@@ -213,7 +214,7 @@ func (s *Service) checkCodeSource(zip []byte, hasS3 bool, imageURI string) error
 // packageZip turns the zip into the function's OCI image and records the
 // code's identity on f.
 func (s *Service) packageZip(ctx context.Context, f *kumo.Function, zip []byte) error {
-	layer, _, err := image.ZipLayer(ctx, zip, "var/task")
+	layer, _, err := s.images.ZipLayer(ctx, zip, "var/task")
 	if err != nil {
 		return err
 	}

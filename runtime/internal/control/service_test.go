@@ -24,7 +24,9 @@ const role = "arn:aws:iam::000000000000:role/lambda"
 
 // newService wires the service to a real embedded engine and a real image
 // store in a temp dir; nothing is faked.
-func newService(t *testing.T) (*control.Service, *[]string) {
+func newService(t *testing.T) (*control.Service, *[]string) { return newServiceB(t) }
+
+func newServiceB(t testing.TB) (*control.Service, *[]string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(t.Context(), store.Config{Dir: dir})
@@ -43,7 +45,9 @@ func newService(t *testing.T) (*control.Service, *[]string) {
 	return svc, &changes
 }
 
-func testZip(t *testing.T, files map[string]string) []byte {
+func testZip(t *testing.T, files map[string]string) []byte { return testZipB(t, files) }
+
+func testZipB(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)

@@ -26,6 +26,10 @@ type instance struct {
 	out  *output
 	dead bool
 
+	// parkMu guards idle and frozen: an instance back in its pool is idle,
+	// and frozen once the background freeze ran.
+	parkMu       sync.Mutex
+	idle         bool
 	frozen       bool
 	lastUsed     time.Time
 	initLog      []byte
@@ -184,6 +188,22 @@ func (inst *instance) run(ctx context.Context, inv Invocation, cold bool) Outcom
 	o.Log = logText
 	o.Duration = dur
 	return o
+}
+
+// unpark claims an idle instance for an invocation, thawing it if the
+// background freeze already happened.
+func (inst *instance) unpark() error {
+	inst.parkMu.Lock()
+	defer inst.parkMu.Unlock()
+	inst.idle = false
+	if !inst.frozen {
+		return nil
+	}
+	if err := inst.sb.Resume(); err != nil {
+		return err
+	}
+	inst.frozen = false
+	return nil
 }
 
 // reusable reports whether the instance may serve another invocation.

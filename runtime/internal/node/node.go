@@ -175,26 +175,40 @@ func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outc
 		out.Log = append(initLog, out.Log...)
 	}
 	if inst.reusable() {
-		go n.park(p, inst)
+		n.park(p, inst)
 	} else {
 		inst.destroy()
 	}
 	return out, nil
 }
 
-// park freezes a warm instance and returns it to its pool. Freezing is off
-// the caller's path: the response has already gone out.
+// park returns a warm instance to its pool at once, so a back-to-back
+// invocation finds it, and freezes it in the background unless an
+// invocation took it first. Freezing is off the caller's path: the response
+// has already gone out.
 func (n *Node) park(p *pool, inst *instance) {
-	if err := inst.sb.Pause(); err != nil {
-		n.log.Warn("freeze sandbox", "sandbox_id", inst.id, "error", err)
+	inst.parkMu.Lock()
+	inst.idle = true
+	inst.lastUsed = time.Now()
+	inst.parkMu.Unlock()
+	if !p.put(inst) {
 		inst.destroy()
 		return
 	}
-	inst.frozen = true
-	inst.lastUsed = time.Now()
-	if !p.put(inst) {
-		inst.destroy()
-	}
+	go func() {
+		inst.parkMu.Lock()
+		defer inst.parkMu.Unlock()
+		if !inst.idle || inst.frozen {
+			return
+		}
+		if err := inst.sb.Pause(); err != nil {
+			// The next take sees a running, idle instance and uses it as
+			// is; the reaper or the next failure removes a broken one.
+			n.log.Warn("freeze sandbox", "sandbox_id", inst.id, "error", err)
+			return
+		}
+		inst.frozen = true
+	}()
 }
 
 func (n *Node) poolFor(fn *kumo.Function) *pool {
@@ -386,4 +400,3 @@ func newID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-

@@ -25,11 +25,10 @@ func (p *pool) take() *instance {
 		inst := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		p.mu.Unlock()
-		if err := inst.sb.Resume(); err != nil {
+		if err := inst.unpark(); err != nil {
 			inst.destroy()
 			continue
 		}
-		inst.frozen = false
 		return inst
 	}
 }

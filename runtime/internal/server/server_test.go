@@ -220,7 +220,7 @@ func TestInvokeWire(t *testing.T) {
 	}
 	// Exactly at the limit is accepted (a JSON string padded with spaces).
 	atLimit := bytes.Repeat([]byte(" "), kumo.MaxSyncPayloadBytes-2)
-	atLimit = append(append([]byte(`"`), atLimit[:len(atLimit)]...), '"')
+	atLimit = append(append([]byte(`"`), atLimit[:]...), '"')
 	inv.resp = invoke.Response{StatusCode: 200, Payload: []byte(`1`)}
 	resp, _ = do(t, "POST", url, atLimit, nil)
 	assert.Equal(t, 200, resp.StatusCode)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -150,8 +151,22 @@ func (s *Store) FollowLogs(ctx context.Context, function string, afterSeq uint64
 	}
 
 	out := make(chan LogRecord)
-	finished := make(chan struct{})
+	var (
+		mu       sync.Mutex // held while sending, so out is never closed mid-send
+		isClosed bool
+		finished = make(chan struct{})
+	)
+	closeOut := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !isClosed {
+			isClosed = true
+			close(out)
+		}
+	}
 	// Next has no context, so stopping the iterator is what unblocks it.
+	// out is closed here rather than by the reader, so the channel closes
+	// on cancellation even if the iterator were to miss the stop.
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -159,9 +174,9 @@ func (s *Store) FollowLogs(ctx context.Context, function string, afterSeq uint64
 		case <-finished:
 		}
 		it.Stop()
+		closeOut()
 	}()
 	go func() {
-		defer close(out)
 		defer close(finished)
 		for {
 			msg, err := it.Next()
@@ -180,11 +195,19 @@ func (s *Store) FollowLogs(ctx context.Context, function string, afterSeq uint64
 				rec.Seq = md.Sequence.Stream
 				rec.Time = md.Timestamp
 			}
-			select {
-			case out <- rec:
-			case <-ctx.Done():
-				return
-			case <-s.done:
+			mu.Lock()
+			stopped := isClosed
+			if !stopped {
+				select {
+				case out <- rec:
+				case <-ctx.Done():
+					stopped = true
+				case <-s.done:
+					stopped = true
+				}
+			}
+			mu.Unlock()
+			if stopped {
 				return
 			}
 		}
