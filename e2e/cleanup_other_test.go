@@ -2,4 +2,4 @@
 
 package e2e
 
-func cleanupShared() {}
+func cleanupShared() bool { return true }

@@ -58,9 +58,9 @@ func TestRootCLI_FunctionLifecycle(t *testing.T) {
 	step(t, "create-function", func(t *testing.T) {
 		var cfg struct {
 			FunctionName, FunctionArn, CodeSha256, State, LastUpdateStatus, PackageType, RevisionId, Version, Runtime, Handler string
-			CodeSize                                                                                                          int64
-			Timeout, MemorySize                                                                                               int
-			Architectures                                                                                                     []string
+			CodeSize                                                                                                           int64
+			Timeout, MemorySize                                                                                                int
+			Architectures                                                                                                      []string
 		}
 		h.awsJSON(t, &cfg, "create-function", "--function-name", name, "--runtime", testRuntime,
 			"--handler", "bootstrap", "--role", testRole, "--zip-file", "fileb://"+a.fnPath)

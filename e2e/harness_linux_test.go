@@ -13,13 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -199,75 +195,6 @@ func makeZip(entries ...zipEntry) ([]byte, error) {
 func codeSha256(zip []byte) string {
 	sum := sha256.Sum256(zip)
 	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// ---------------------------------------------------------------------------
-// Scratch directories that are safe to remove even if a server leaked
-// mounts into them.
-
-func newDataDir(t *testing.T) string {
-	t.Helper()
-	a := artifacts(t)
-	dir, err := os.MkdirTemp(a.dir, "data-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o755))
-	t.Cleanup(func() {
-		if err := safeRemoveAll(dir); err != nil {
-			t.Logf("leaving %s behind: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// mountsUnder lists mount points at or below dir, deepest first.
-func mountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// safeRemoveAll detaches leftover mounts before removing dir, and refuses
-// to remove anything while a mount remains (RemoveAll would follow it).
-func safeRemoveAll(dir string) error {
-	for _, mp := range mountsUnder(dir) {
-		_ = syscall.Unmount(mp, syscall.MNT_DETACH)
-	}
-	if left := mountsUnder(dir); len(left) > 0 {
-		return fmt.Errorf("mounts remain: %v", left)
-	}
-	return os.RemoveAll(dir)
 }
 
 // ---------------------------------------------------------------------------
@@ -542,17 +469,40 @@ func sharedHost(t *testing.T) *host {
 	return shared
 }
 
-func cleanupShared() {
+// cleanupShared stops the shared server and checks that it left nothing
+// running or mounted; it reports whether all was clean.
+func cleanupShared() bool {
+	ok := true
 	if shared != nil && shared.running() {
 		if err := shared.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop shared kumo server: %v\n%s\n", err, tail(shared.stderr.Since(0), 8192))
+			fmt.Fprintf(os.Stderr, "FAIL: stop shared kumo server: %v\n%s\n", err, tail(shared.stderr.Since(0), 8192))
+			ok = false
 		}
+	}
+	if shared != nil {
+		abs, _ := filepath.Abs(shared.dataDir)
+		sum := sha256.Sum256([]byte(abs))
+		prefix := "kumo-" + hex.EncodeToString(sum[:])[:10]
+		deadline := time.Now().Add(15 * time.Second)
+		for len(procsInCgroup(prefix)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if pids := procsInCgroup(prefix); len(pids) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: processes remain in %s after the shared server stopped:\n%s\n", prefix, procDesc(pids))
+			ok = false
+		}
+		if m := mountsUnder(shared.dataDir); len(m) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: mounts remain after the shared server stopped: %v\n", m)
+			ok = false
+		}
+		defer removeEmptyCgroups(prefix)
 	}
 	if built.dir != "" {
 		if err := safeRemoveAll(built.dir); err != nil {
 			fmt.Fprintf(os.Stderr, "leaving %s behind: %v\n", built.dir, err)
 		}
 	}
+	return ok
 }
 
 // ---------------------------------------------------------------------------
@@ -569,10 +519,16 @@ func uniqueName(prefix string) string {
 
 type fnOpt func(*lambda.CreateFunctionInput)
 
-func withTimeout(s int32) fnOpt { return func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(s) } }
-func withMemory(mb int32) fnOpt  { return func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(mb) } }
+func withTimeout(s int32) fnOpt {
+	return func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(s) }
+}
+func withMemory(mb int32) fnOpt {
+	return func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(mb) }
+}
 func withTmp(mb int32) fnOpt {
-	return func(in *lambda.CreateFunctionInput) { in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(mb)} }
+	return func(in *lambda.CreateFunctionInput) {
+		in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(mb)}
+	}
 }
 func withEnv(vars map[string]string) fnOpt {
 	return func(in *lambda.CreateFunctionInput) { in.Environment = &types.Environment{Variables: vars} }
@@ -666,317 +622,4 @@ func (h *host) canary(t *testing.T) {
 	out, body := h.invoke(t, h.canaryName, map[string]any{"mode": "echo", "canary": true})
 	require.Nil(t, out.FunctionError, "canary failed: %s", out.Payload)
 	require.NotEmpty(t, body["instance"])
-}
-
-// ---------------------------------------------------------------------------
-// The aws CLI.
-
-type cliResult struct {
-	stdout, stderr string
-	rc             int
-}
-
-func (r cliResult) String() string {
-	return fmt.Sprintf("rc=%d\nstdout: %s\nstderr: %s", r.rc, tail(r.stdout, 2048), tail(r.stderr, 2048))
-}
-
-// cliEnv points the aws CLI at h, using credsFile (h's own when empty).
-func (h *host) cliEnv(credsFile string) []string {
-	if credsFile == "" {
-		credsFile = h.credsFile
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"AWS_SHARED_CREDENTIALS_FILE="+credsFile,
-		"AWS_CONFIG_FILE="+filepath.Join(built.dir, "no-aws-config"),
-		"AWS_PROFILE=kumo",
-		"AWS_ENDPOINT_URL_LAMBDA="+h.endpoint,
-		"AWS_REGION="+testRegion,
-		"AWS_DEFAULT_REGION="+testRegion, // CLI v1 (botocore) reads only this one
-		"AWS_MAX_ATTEMPTS=1",
-		"AWS_PAGER=",
-	)
-}
-
-// aws runs `aws lambda ARGS...` and returns what it printed.
-func (h *host) aws(t *testing.T, args ...string) cliResult {
-	t.Helper()
-	return h.awsWith(t, "", args...)
-}
-
-func (h *host) awsWith(t *testing.T, credsFile string, args ...string) cliResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	argv := append([]string{"lambda"}, args...)
-	if !contains(args, "--output") {
-		argv = append(argv, "--output", "json")
-	}
-	cmd := exec.CommandContext(ctx, "aws", argv...)
-	cmd.Env = h.cliEnv(credsFile)
-	cmd.Dir = built.dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	rc := 0
-	if err != nil {
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "run aws %v", args)
-		rc = ee.ExitCode()
-	}
-	return cliResult{stdout: stdout.String(), stderr: stderr.String(), rc: rc}
-}
-
-// awsJSON runs the CLI, requires rc 0 and decodes its JSON output into v.
-func (h *host) awsJSON(t *testing.T, v any, args ...string) {
-	t.Helper()
-	r := h.aws(t, args...)
-	require.Equal(t, 0, r.rc, "aws lambda %s\n%s", strings.Join(args, " "), r)
-	if v != nil {
-		require.NoError(t, json.Unmarshal([]byte(r.stdout), v), "aws lambda %s: output %q", strings.Join(args, " "), r.stdout)
-	}
-}
-
-// requireCLIError wants rc 255 and the error code in the CLI's message.
-func requireCLIError(t *testing.T, r cliResult, code string) {
-	t.Helper()
-	require.Equal(t, 255, r.rc, "want a service error %s\n%s", code, r)
-	require.Contains(t, r.stderr, "An error occurred ("+code+")", r.String())
-}
-
-// ---------------------------------------------------------------------------
-// Raw HTTP, signed with SigV4 like the SDK does.
-
-type rawResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r rawResponse) errorType() string {
-	v := r.header.Get("X-Amzn-ErrorType")
-	v, _, _ = strings.Cut(v, ":")
-	if i := strings.LastIndex(v, "#"); i >= 0 {
-		v = v[i+1:]
-	}
-	return v
-}
-
-func (r rawResponse) String() string {
-	return fmt.Sprintf("%d %s %s", r.status, r.errorType(), tail(string(r.body), 512))
-}
-
-// raw sends method path (already escaped, may carry a query) with body;
-// sign=false sends no Authorization at all.
-func (h *host) raw(t *testing.T, method, path string, body []byte, header http.Header, sign bool) rawResponse {
-	t.Helper()
-	r, err := h.rawErr(t.Context(), method, path, body, header, sign)
-	require.NoError(t, err, "%s %s", method, path)
-	return r
-}
-
-func (h *host) rawErr(ctx context.Context, method, path string, body []byte, header http.Header, sign bool) (rawResponse, error) {
-	req, err := http.NewRequestWithContext(ctx, method, h.endpoint+path, bytes.NewReader(body))
-	if err != nil {
-		return rawResponse{}, err
-	}
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" && !strings.HasSuffix(req.URL.Path, "/invocations") {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if sign {
-		sum := sha256.Sum256(body)
-		if err := v4.NewSigner().SignHTTP(ctx, h.creds, req, hex.EncodeToString(sum[:]), "lambda", testRegion, time.Now()); err != nil {
-			return rawResponse{}, err
-		}
-	}
-	resp, err := h.http.Do(req)
-	if err != nil {
-		return rawResponse{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}, err
-}
-
-func requireAPIError(t *testing.T, r rawResponse, status int, errType string) {
-	t.Helper()
-	require.Equal(t, status, r.status, "want %d %s, got %s", status, errType, r)
-	if errType != "" {
-		require.Equal(t, errType, r.errorType(), "got %s", r)
-	}
-}
-
-// createBody is a valid CreateFunction JSON body; edit changes it first.
-func createBody(t *testing.T, name string, zip []byte, edit func(m map[string]any)) []byte {
-	t.Helper()
-	m := map[string]any{
-		"FunctionName": name,
-		"Role":         testRole,
-		"Runtime":      testRuntime,
-		"Handler":      "bootstrap",
-		"Code":         map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zip)},
-	}
-	if edit != nil {
-		edit(m)
-	}
-	b, err := json.Marshal(m)
-	require.NoError(t, err)
-	return b
-}
-
-// ---------------------------------------------------------------------------
-// Polling and host inspection.
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			require.FailNow(t, fmt.Sprintf(msg, args...), "still false after %v", timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// procsWithEnv lists host PIDs whose environment holds the exact kv.
-func procsWithEnv(kv string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	needle := []byte(kv + "\x00")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		if bytes.HasPrefix(b, needle) || bytes.Contains(b, append([]byte{0}, needle...)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func fnProcs(name string) []int { return procsWithEnv("AWS_LAMBDA_FUNCTION_NAME=" + name) }
-
-// cgroupPrefix is the per-data-dir prefix of a server's cgroups.
-func cgroupPrefix(t *testing.T, dataDir string) string {
-	t.Helper()
-	abs, err := filepath.Abs(dataDir)
-	require.NoError(t, err)
-	sum := sha256.Sum256([]byte(abs))
-	return "kumo-" + hex.EncodeToString(sum[:])[:10]
-}
-
-// cgroupsWithPrefix finds cgroup dirs (v1 hierarchies or v2) whose name
-// starts with prefix, with the number of tasks in each.
-func cgroupsWithPrefix(prefix string) map[string]int {
-	found := map[string]int{}
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	roots = append(roots, "/sys/fs/cgroup")
-	for _, root := range roots {
-		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-			continue
-		}
-		base := strings.Count(root, "/")
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			if strings.Count(p, "/")-base > 4 {
-				return filepath.SkipDir
-			}
-			if strings.HasPrefix(d.Name(), prefix) {
-				b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-				found[p] = len(strings.Fields(string(b)))
-			}
-			return nil
-		})
-	}
-	return found
-}
-
-// procsInCgroup lists host PIDs whose cgroup path mentions prefix.
-func procsInCgroup(prefix string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err == nil && bytes.Contains(b, []byte("/"+prefix)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// procsMentioning lists host PIDs whose command line contains s.
-func procsMentioning(s string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(s)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func procDesc(pids []int) string {
-	var parts []string
-	for _, pid := range pids {
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		parts = append(parts, fmt.Sprintf("%d exe=%s cmd=%q", pid, exe, strings.ReplaceAll(string(cmd), "\x00", " ")))
-	}
-	return strings.Join(parts, "\n")
-}
-
-// requireNoLeftovers checks that a stopped server left nothing running or
-// mounted behind for dataDir.
-func requireNoLeftovers(t *testing.T, dataDir string, fnNames ...string) {
-	t.Helper()
-	prefix := cgroupPrefix(t, dataDir)
-	eventually(t, 15*time.Second, func() bool {
-		if len(procsInCgroup(prefix)) > 0 || len(procsMentioning(dataDir)) > 0 {
-			return false
-		}
-		for _, n := range fnNames {
-			if len(fnProcs(n)) > 0 {
-				return false
-			}
-		}
-		return true
-	}, "processes of %s remain:\nin cgroups %s: %s\nmentioning the data dir: %s",
-		dataDir, prefix, procDesc(procsInCgroup(prefix)), procDesc(procsMentioning(dataDir)))
-	for p, n := range cgroupsWithPrefix(prefix) {
-		require.Zero(t, n, "cgroup %s still has tasks", p)
-	}
-	require.Empty(t, mountsUnder(dataDir), "mounts remain under the data dir")
-	left := cgroupsWithPrefix(prefix)
-	require.Empty(t, left, "empty cgroup dirs of %s remain after a clean shutdown", prefix)
 }

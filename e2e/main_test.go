@@ -10,6 +10,8 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	cleanupShared()
+	if !cleanupShared() && code == 0 {
+		code = 1
+	}
 	os.Exit(code)
 }

@@ -54,6 +54,8 @@ func handler(ctx context.Context, raw json.RawMessage) (any, error) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, err
 	}
+	// Every invocation's log names the process it ran in.
+	fmt.Printf("instance=%s mode=%s\n", instanceID, ev.Mode)
 	switch ev.Mode {
 	case "", "echo":
 		return echo(ctx, raw, ev), nil

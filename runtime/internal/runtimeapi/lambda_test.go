@@ -63,31 +63,37 @@ func (s *syncBuf) String() string {
 
 // startFunction runs the echo function as a plain child process against a
 // Server on a random loopback port.
-func startFunction(t *testing.T, opts ...runtimeapi.Option) (*runtimeapi.Server, *exec.Cmd, <-chan error, *syncBuf) {
+// The returned channel is closed when the process has exited; *waitErr is
+// then its exit status.
+func startFunction(t *testing.T, opts ...runtimeapi.Option) (s *runtimeapi.Server, exited <-chan struct{}, waitErr *error, out *syncBuf) {
 	t.Helper()
 	bin := echoFunction(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := runtimeapi.New(ln, opts...)
+	s = runtimeapi.New(ln, opts...)
 	t.Cleanup(func() { _ = s.Close() })
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + ln.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=echo", "TEST_MARKER=hi"}
-	out := &syncBuf{}
+	out = &syncBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	waitErr = new(error)
+	go func() {
+		*waitErr = cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-done
 	})
 	require.NoError(t, s.WaitInit(t.Context()), "runtime output: %s", out.String())
-	return s, cmd, exited, out
+	return s, done, waitErr, out
 }
 
 func TestServer_AWSLambdaGo(t *testing.T) {
 	t.Parallel()
-	s, _, exited, out := startFunction(t)
+	s, exited, waitErr, out := startFunction(t)
 
 	t.Run("success with metadata", func(t *testing.T) {
 		inv := runtimeapi.Invocation{
@@ -146,8 +152,8 @@ func TestServer_AWSLambdaGo(t *testing.T) {
 		assert.Equal(t, "kaboom", doc["errorMessage"])
 		assert.NotEmpty(t, doc["stackTrace"])
 		select {
-		case err := <-exited:
-			require.Error(t, err, "non-zero exit after a panic")
+		case <-exited:
+			require.Error(t, *waitErr, "non-zero exit after a panic")
 		case <-time.After(30 * time.Second):
 			t.Fatalf("function still running after panic; output: %s", out.String())
 		}
@@ -156,7 +162,7 @@ func TestServer_AWSLambdaGo(t *testing.T) {
 
 func TestServer_AWSLambdaGoOversizedResponse(t *testing.T) {
 	t.Parallel()
-	s, _, exited, _ := startFunction(t, runtimeapi.WithMaxResponseBytes(64<<10))
+	s, exited, _, _ := startFunction(t, runtimeapi.WithMaxResponseBytes(64<<10))
 	res, err := s.Invoke(t.Context(), runtimeapi.Invocation{Payload: []byte(`{"size":100000}`)})
 	require.NoError(t, err)
 	assert.Equal(t, runtimeapi.ErrorTypeResponseTooLarge, res.ErrorType)

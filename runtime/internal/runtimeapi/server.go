@@ -143,9 +143,9 @@ type Server struct {
 	queue chan *call
 	busy  chan struct{}
 
-	mu       sync.Mutex
-	initErr  *InitError
-	current  *call // handed to the runtime, not answered yet
+	mu      sync.Mutex
+	initErr *InitError
+	current *call // handed to the runtime, not answered yet
 	// answered remembers recent request ids so that a late or duplicate
 	// answer gets InvalidRequestID; bounded, as a sandbox may live for
 	// millions of invocations.

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kumo-dev/kumo/runtime/internal/sandbox"
@@ -35,6 +38,11 @@ var (
 func testBinaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if dir := os.Getenv("KUMO_HELPER_BIN"); dir != "" {
+			// A helper daemon process reuses its parent's build.
+			binDir = dir
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "kumo-sandbox-bin-")
 		if buildErr != nil {
 			return
@@ -84,7 +92,10 @@ func newManager(t *testing.T) (*sandbox.Manager, string, string) {
 	prefix := uniquePrefix()
 	m, err := sandbox.New(state, sandbox.WithCgroupPrefix(prefix))
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	t.Cleanup(func() {
+		require.NoError(t, m.Close())
+		assert.NoDirExists(t, filepath.Join("/sys/fs/cgroup/pids", prefix), "prefix removed by Close")
+	})
 	return m, state, prefix
 }
 
@@ -160,4 +171,16 @@ func memoryCgroup(prefix, id string) string {
 		return filepath.Join("/sys/fs/cgroup", prefix, id)
 	}
 	return filepath.Join("/sys/fs/cgroup/memory", prefix, id)
+}
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" && os.Getenv("KUMO_HELPER_BIN") == "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }

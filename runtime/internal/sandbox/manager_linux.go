@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
 
 	"github.com/kumo-dev/kumo/runtime/kumo"
 )
@@ -25,10 +28,16 @@ type Manager struct {
 	prefix        string
 	log           *slog.Logger
 
+	spawn    chan spawnReq
+	stop     chan struct{}
+	stopOnce sync.Once
+
 	mu     sync.Mutex
 	live   map[string]*Sandbox
 	closed bool
 }
+
+var errClosed = errors.New("sandbox manager closed")
 
 // New prepares stateRoot and cleans what a previous daemon that crashed
 // with the same stateRoot and cgroup prefix left behind: processes in and
@@ -49,6 +58,8 @@ func New(stateRoot string, opts ...Option) (*Manager, error) {
 		prefix:        o.cgroupPrefix,
 		log:           o.logger,
 		live:          map[string]*Sandbox{},
+		spawn:         make(chan spawnReq),
+		stop:          make(chan struct{}),
 	}
 	if err := m.cleanLeftovers(); err != nil {
 		return nil, fmt.Errorf("clean sandbox leftovers: %w", err)
@@ -56,6 +67,9 @@ func New(stateRoot string, opts ...Option) (*Manager, error) {
 	if err := os.MkdirAll(m.containerRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("create sandbox state root: %w", err)
 	}
+	// Starts are CPU-bound; more spawners than CPUs would not start more
+	// sandboxes per second.
+	startSpawners(max(runtime.GOMAXPROCS(0), 2), m.spawn, m.stop)
 	if !seccompEnabled {
 		m.log.Warn("sandboxes run without a seccomp filter: binary built without -tags seccomp")
 	}
@@ -112,23 +126,28 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
 	}
 	s.c = c
-	// os/exec serialises writes only when both are the same comparable
-	// value; one lock covers every case.
-	var outMu sync.Mutex
 	p := &libcontainer.Process{
 		Args:   cfg.Args,
 		Env:    cfg.Env,
 		Cwd:    cfg.Cwd,
 		UID:    cfg.UID,
 		GID:    cfg.GID,
-		Stdout: &lockedWriter{mu: &outMu, w: cfg.Stdout},
-		Stderr: &lockedWriter{mu: &outMu, w: cfg.Stderr},
+		Stdout: cfg.Stdout,
+		Stderr: cfg.Stderr,
 		Init:   true,
+	}
+	if !isFile(cfg.Stdout) || !isFile(cfg.Stderr) {
+		// os/exec copies non-file writers from pipes in two goroutines and
+		// serialises them only when both are the same comparable value; one
+		// lock covers every case.
+		var outMu sync.Mutex
+		p.Stdout = &lockedWriter{mu: &outMu, w: cfg.Stdout}
+		p.Stderr = &lockedWriter{mu: &outMu, w: cfg.Stderr}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := c.Start(p); err != nil {
+	if err := m.onSpawner(func() error { return c.Start(p) }); err != nil {
 		return nil, fmt.Errorf("start sandbox %s: %w", cfg.ID, err)
 	}
 	s.p = p
@@ -155,7 +174,7 @@ func (m *Manager) register(s *Sandbox) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errors.New("sandbox manager closed")
+		return errClosed
 	}
 	if _, ok := m.live[s.id]; ok {
 		return kumo.Errorf(kumo.ErrConflict, "sandbox %s already exists", s.id)
@@ -192,5 +211,32 @@ func (m *Manager) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	m.removePrefix()
+	m.stopOnce.Do(func() { close(m.stop) })
 	return errors.Join(errs...)
+}
+
+// removePrefix removes the now empty prefix cgroups libcontainer created as
+// parents. A sandbox of another manager with the same prefix would keep
+// its parent busy; that is not an error.
+func (m *Manager) removePrefix() {
+	hierarchies, err := cgroupMounts()
+	if err != nil {
+		m.log.Debug("list cgroup mounts", "error", err)
+		return
+	}
+	for _, h := range hierarchies {
+		if err := unix.Rmdir(filepath.Join(h, m.prefix)); err != nil && !errors.Is(err, unix.ENOENT) {
+			m.log.Debug("remove cgroup prefix", "hierarchy", h, "error", err)
+		}
+	}
+}
+
+// isFile reports whether w is an *os.File. A file (such as the write end of
+// a pipe the caller reads) is handed to the process as its descriptor, with
+// no copying goroutine in between, so the caller sees output in exactly the
+// order the process wrote it relative to anything else written to that file.
+func isFile(w io.Writer) bool {
+	_, ok := w.(*os.File)
+	return ok
 }

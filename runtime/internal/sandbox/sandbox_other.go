@@ -28,15 +28,18 @@ func New(stateRoot string, opts ...Option) (*Manager, error) {
 	return nil, errNotLinux
 }
 
+// SeccompEnabled is false outside Linux.
 func (m *Manager) SeccompEnabled() bool { return false }
 
+// Create always fails outside Linux.
 func (m *Manager) Create(ctx context.Context, cfg Config) (*Sandbox, error) {
 	return nil, errNotLinux
 }
 
+// Close does nothing outside Linux.
 func (m *Manager) Close() error { return nil }
 
-// Sandbox is unavailable outside Linux.
+// Sandbox is unavailable outside Linux; its methods are inert.
 type Sandbox struct{}
 
 func (s *Sandbox) ID() string                 { return "" }
