@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -177,7 +178,50 @@ func (s *Store) writeBlob(ctx context.Context, h v1.Hash, size int64, r io.Reade
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return fmt.Errorf("write blob %s: %w", h, err)
 	}
+	s.markVerified(h)
 	return nil
+}
+
+// blobIdentity tells a file apart from a replacement or a rewrite.
+type blobIdentity struct {
+	ino, size int64
+	mtime     int64
+}
+
+func identityOf(fi os.FileInfo) (blobIdentity, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return blobIdentity{}, false
+	}
+	return blobIdentity{ino: int64(st.Ino), size: fi.Size(), mtime: fi.ModTime().UnixNano()}, true
+}
+
+// markVerified remembers that the blob file for h was hashed and found
+// right, so that storing it again (every CreateFunction stores its base
+// image's layers again) need not re-read megabytes. Readers still verify
+// blobs as they stream them, so a later corruption is caught on use.
+func (s *Store) markVerified(h v1.Hash) {
+	fi, err := os.Stat(s.blobPath(h))
+	if err != nil {
+		return
+	}
+	if id, ok := identityOf(fi); ok {
+		s.verified.Store(h, id)
+	}
+}
+
+func (s *Store) knownIntact(h v1.Hash) bool {
+	v, ok := s.verified.Load(h)
+	if !ok {
+		return false
+	}
+	fi, err := os.Stat(s.blobPath(h))
+	if err != nil {
+		s.verified.Delete(h)
+		return false
+	}
+	id, ok := identityOf(fi)
+	return ok && id == v.(blobIdentity)
 }
 
 // writeBytes is writeBlob for manifests and configs.
@@ -187,6 +231,9 @@ func (s *Store) writeBytes(ctx context.Context, h v1.Hash, b []byte) error {
 
 // blobIntact reports whether h is on disk with the right content.
 func (s *Store) blobIntact(ctx context.Context, h v1.Hash) (bool, error) {
+	if s.knownIntact(h) {
+		return true, nil
+	}
 	f, err := os.Open(s.blobPath(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -203,5 +250,6 @@ func (s *Store) blobIntact(ctx context.Context, h v1.Hash) (bool, error) {
 		}
 		return false, fmt.Errorf("check blob %s: %w", h, err)
 	}
+	s.markVerified(h)
 	return true, nil
 }

@@ -55,6 +55,10 @@ type Store struct {
 	indexMu sync.Mutex
 	unpacks singleflight.Group
 
+	// verified maps blob digests to the identity of the file that was
+	// last hashed and found right (see markVerified).
+	verified sync.Map
+
 	// bases caches built base images (a few MB each) by runtime.
 	baseMu sync.Mutex
 	bases  map[string]v1.Image

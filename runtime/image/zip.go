@@ -20,6 +20,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	kflate "github.com/klauspost/compress/flate"
 
 	"github.com/kumo-dev/kumo/runtime/kumo"
 )
@@ -109,6 +110,9 @@ func zipLayer(ctx context.Context, zipBytes []byte, prefix, scratchDir string) (
 		// names are checked below with Lambda's rules and messages.
 		return nil, ZipStats{}, invalidZip("The file is not a valid zip archive: %v.", err)
 	}
+	// klauspost's inflater is about a third faster than the standard
+	// library's, and inflating the code is most of CreateFunction's time.
+	zr.RegisterDecompressor(zip.Deflate, func(r io.Reader) io.ReadCloser { return kflate.NewReader(r) })
 	if len(zr.File) > kumo.MaxZipEntries {
 		return nil, ZipStats{}, invalidZip("The zip file has more than %d entries.", kumo.MaxZipEntries)
 	}

@@ -4,16 +4,17 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Partition is the only ARN partition kumo hands out and accepts.
 const Partition = "aws"
 
 var (
-	functionNameRE = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,64}$`)
-	qualifierRE    = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10}|[a-zA-Z0-9-_]{1,128})$`)
-	accountRE      = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE       = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	functionNameRE = lazyRegexp(`^[a-zA-Z0-9-_]{1,64}$`)
+	qualifierRE    = lazyRegexp(`^(\$LATEST|[0-9]{1,10}|[a-zA-Z0-9-_]{1,128})$`)
+	accountRE      = lazyRegexp(`^[0-9]{12}$`)
+	regionRE       = lazyRegexp(`^[a-z0-9-]{1,32}$`)
 )
 
 // Scope names the region and account a host serves.
@@ -42,10 +43,10 @@ type FunctionRef struct {
 }
 
 // ValidFunctionName reports whether name is a bare Lambda function name.
-func ValidFunctionName(name string) bool { return functionNameRE.MatchString(name) }
+func ValidFunctionName(name string) bool { return functionNameRE().MatchString(name) }
 
 // ValidQualifier reports whether q is a version number, $LATEST or an alias name.
-func ValidQualifier(q string) bool { return qualifierRE.MatchString(q) }
+func ValidQualifier(q string) bool { return qualifierRE().MatchString(q) }
 
 // ParseFunctionName accepts every form Lambda accepts for FunctionName:
 // name, name:qualifier, ACCOUNT:function:name[:qualifier] and the full ARN
@@ -70,7 +71,7 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 	case len(parts) == 2:
 		name, qual, hasQual = parts[0], parts[1], true
 	case (len(parts) == 3 || len(parts) == 4) && parts[1] == "function":
-		if !accountRE.MatchString(parts[0]) {
+		if !accountRE().MatchString(parts[0]) {
 			return FunctionRef{}, invalidName(raw)
 		}
 		if parts[0] != s.Account {
@@ -81,7 +82,7 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 			qual, hasQual = parts[3], true
 		}
 	case (len(parts) == 7 || len(parts) == 8) && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function":
-		if parts[1] != Partition || !regionRE.MatchString(parts[3]) || !accountRE.MatchString(parts[4]) {
+		if parts[1] != Partition || !regionRE().MatchString(parts[3]) || !accountRE().MatchString(parts[4]) {
 			return FunctionRef{}, invalidName(raw)
 		}
 		if parts[3] != s.Region || parts[4] != s.Account {
@@ -105,4 +106,11 @@ func (s Scope) ParseFunctionName(raw string) (FunctionRef, error) {
 
 func invalidName(raw string) error {
 	return InvalidParameter("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?", raw)
+}
+
+// lazyRegexp compiles on first use: package initialisation runs again in
+// every sandbox start (the daemon binary is re-executed as the container's
+// init), so it must stay cheap.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Profile is the section of the shared-credentials file kumo owns.
@@ -24,8 +25,8 @@ const (
 )
 
 var (
-	accessKeyRE = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	secretRE    = regexp.MustCompile(`^[\x21-\x7e]{16,128}$`)
+	accessKeyRE = lazyRegexp(`^[A-Z0-9]{16,128}$`)
+	secretRE    = lazyRegexp(`^[\x21-\x7e]{16,128}$`)
 )
 
 // Credentials is the host's one access key pair.
@@ -127,10 +128,10 @@ func parse(data []byte) (Credentials, error) {
 	if !found {
 		return Credentials{}, fmt.Errorf("no [%s] profile", Profile)
 	}
-	if !accessKeyRE.MatchString(creds.AccessKeyID) {
+	if !accessKeyRE().MatchString(creds.AccessKeyID) {
 		return Credentials{}, fmt.Errorf("profile %s: %s missing or not 16-128 of A-Z0-9", Profile, keyAccessKeyID)
 	}
-	if !secretRE.MatchString(creds.SecretAccessKey) {
+	if !secretRE().MatchString(creds.SecretAccessKey) {
 		return Credentials{}, fmt.Errorf("profile %s: %s missing or not 16-128 printable characters", Profile, keySecretAccessKey)
 	}
 	return creds, nil
@@ -200,4 +201,11 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync credentials dir: %w", err)
 	}
 	return nil
+}
+
+// lazyRegexp compiles on first use: package initialisation runs again in
+// every sandbox start (the daemon binary is re-executed as the container's
+// init), so it must stay cheap.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -6,15 +6,16 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/kumo-dev/kumo/runtime/kumo"
 )
 
 var (
-	roleRE    = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
-	envKeyRE  = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9_])+$`)
-	handlerRE = regexp.MustCompile(`^[^\s]{1,128}$`)
-	tagKeyRE  = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	roleRE    = lazyRegexp(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+	envKeyRE  = lazyRegexp(`^[a-zA-Z]([a-zA-Z0-9_])+$`)
+	handlerRE = lazyRegexp(`^[^\s]{1,128}$`)
+	tagKeyRE  = lazyRegexp(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 )
 
 // reservedEnv are the variables Lambda itself sets; Lambda refuses to let a
@@ -44,7 +45,7 @@ func validationError(value any, field, constraint string) error {
 }
 
 func validateRole(role string) error {
-	if !roleRE.MatchString(role) {
+	if !roleRE().MatchString(role) {
 		return validationError(role, "role", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`)
 	}
 	return nil
@@ -61,7 +62,7 @@ func validateRuntime(runtime string, supported []string) error {
 }
 
 func validateHandler(h string) error {
-	if !handlerRE.MatchString(h) {
+	if !handlerRE().MatchString(h) {
 		return validationError(h, "handler", `Member must satisfy regular expression pattern: [^\s]+ and have length less than or equal to 128`)
 	}
 	return nil
@@ -94,7 +95,7 @@ func validateEnvironment(env map[string]string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := env[k]
-		if !envKeyRE.MatchString(k) {
+		if !envKeyRE().MatchString(k) {
 			return kumo.InvalidParameter("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (key %q)", k)
 		}
 		if strings.ContainsRune(v, 0) {
@@ -136,7 +137,7 @@ func validateTags(tags map[string]string) error {
 		return kumo.InvalidParameter("Number of tags exceeds resource tag limit of %d", kumo.MaxTagsPerFunction)
 	}
 	for k, v := range tags {
-		if !tagKeyRE.MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") {
+		if !tagKeyRE().MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return kumo.InvalidParameter("Tag key %q is not valid", k)
 		}
 		if len(v) > 256 {
@@ -152,4 +153,11 @@ func validateTracing(mode string) error {
 		return nil
 	}
 	return validationError(mode, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]")
+}
+
+// lazyRegexp compiles on first use: package initialisation runs again in
+// every sandbox start (the daemon binary is re-executed as the container's
+// init), so it must stay cheap.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -73,6 +73,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 		return nil, Outcome{}, fmt.Errorf("start sandbox for function %s: %w", fn.Name, err)
 	}
 	inst.sb = sb
+	created := time.Since(began)
 	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.WithFunctionInfo(fn.Name, kumo.VersionLatest, fn.Handler))
 
 	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
@@ -87,7 +88,12 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 		err = errExited
 	}
 	inst.initDuration = time.Since(began)
+	n.log.Debug("instance init", "function", fn.Name, "sandbox_id", inst.id, "sandbox_ms", ms(created), "init_ms", ms(inst.initDuration), "error", err)
 	if err == nil {
+		if err := sb.LimitCPU(); err != nil {
+			inst.destroy()
+			return nil, Outcome{}, err
+		}
 		inst.out.flush(flushTimeout)
 		inst.initLog = initBuf.Bytes()
 		return inst, Outcome{}, nil

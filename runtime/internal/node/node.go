@@ -155,7 +155,7 @@ func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outc
 	n.mu.Unlock()
 	defer n.busy.Done()
 
-	inst := p.take()
+	inst := n.takeReady(ctx, p)
 	cold := inst == nil
 	var initLog []byte
 	var initDur time.Duration
@@ -180,6 +180,40 @@ func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outc
 		inst.destroy()
 	}
 	return out, nil
+}
+
+// readyWait bounds how long a warm instance may take to come back to /next
+// after its last answer; one that takes longer is replaced.
+const readyWait = 2 * time.Second
+
+// takeReady returns a warm instance whose runtime is parked in /next, or nil.
+// An instance that answered and then died (aws-lambda-go exits after
+// reporting a panic) is destroyed here instead of receiving the event.
+func (n *Node) takeReady(ctx context.Context, p *pool) *instance {
+	for {
+		inst := p.take()
+		if inst == nil {
+			return nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, readyWait)
+		ready := make(chan error, 1)
+		go func() { ready <- inst.api.WaitReady(wctx) }()
+		var err error
+		select {
+		case err = <-ready:
+		case <-inst.sb.Exited():
+			err = errExited
+		}
+		cancel()
+		if err == nil {
+			return inst
+		}
+		n.log.Debug("discard warm instance that is not ready", "sandbox_id", inst.id, "error", err)
+		inst.destroy()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
 }
 
 // park returns a warm instance to its pool at once, so a back-to-back

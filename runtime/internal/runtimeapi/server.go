@@ -145,6 +145,11 @@ type Server struct {
 
 	mu      sync.Mutex
 	initErr *InitError
+	// ready is closed while the runtime is parked in /next with no event:
+	// only then is it known to be alive and waiting for work. It is replaced
+	// by an open channel when the runtime takes an event or goes away.
+	ready       chan struct{}
+	readyClosed bool
 	current *call // handed to the runtime, not answered yet
 	// answered remembers recent request ids so that a late or duplicate
 	// answer gets InvalidRequestID; bounded, as a sandbox may live for
@@ -187,6 +192,7 @@ func New(ln net.Listener, opts ...Option) *Server {
 		queue:       make(chan *call, 1),
 		busy:        make(chan struct{}, 1),
 		answered:    map[string]bool{},
+		ready:       make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -239,6 +245,38 @@ func (s *Server) WaitInit(ctx context.Context) error {
 		return ctx.Err()
 	case <-s.closed:
 		return ErrClosed
+	}
+}
+
+// WaitReady returns nil once the runtime is parked in /next waiting for an
+// event. A runtime that answered its last event may still exit (as
+// aws-lambda-go does after a panic) or be slow to come back; callers that
+// reuse an instance wait for this first so a dying runtime never receives
+// the next event.
+func (s *Server) WaitReady(ctx context.Context) error {
+	s.mu.Lock()
+	ch := s.ready
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
+	}
+}
+
+func (s *Server) setReady(parked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case parked && !s.readyClosed:
+		close(s.ready)
+		s.readyClosed = true
+	case !parked && s.readyClosed:
+		s.ready = make(chan struct{})
+		s.readyClosed = false
 	}
 }
 
@@ -314,6 +352,8 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	s.setReady(true)
+	defer s.setReady(false)
 	var c *call
 	for c == nil {
 		select {

@@ -525,3 +525,32 @@ func ExampleServer() {
 	fmt.Println(string(res.Payload), res.ErrorType == "", err)
 	// Output: "pong" true <nil>
 }
+
+func TestServer_WaitReady(t *testing.T) {
+	t.Parallel()
+	s, rt := newServer(t)
+
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, s.WaitReady(short), context.DeadlineExceeded, "not ready before the runtime asks for work")
+
+	// The runtime parks in /next: ready.
+	got := make(chan *http.Response, 1)
+	go func() { got <- rt.next() }()
+	require.NoError(t, s.WaitReady(t.Context()))
+
+	// It takes an event and answers it; until it asks again it is not ready.
+	res := invokeAsync(t.Context(), s, runtimeapi.Invocation{RequestID: "r1", Payload: []byte(`{}`)})
+	resp := <-got
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	_ = resp.Body.Close()
+	status, _ := rt.post("/2018-06-01/runtime/invocation/r1/response", []byte(`1`), nil)
+	require.Equal(t, http.StatusAccepted, status)
+	require.NoError(t, await(t, res).err)
+	short2, cancel2 := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel2()
+	require.ErrorIs(t, s.WaitReady(short2), context.DeadlineExceeded, "an answered runtime is not ready until it polls again")
+
+	go func() { got <- rt.next() }()
+	require.NoError(t, s.WaitReady(t.Context()))
+}

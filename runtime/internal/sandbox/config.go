@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/kumo-dev/kumo/runtime/kumo"
 )
@@ -26,13 +27,17 @@ const (
 	// unsized /tmp.
 	ShmMB = 64
 
-	// cpuPeriod and minCPUQuota size the CFS quota. Lambda gives 1 vCPU at
-	// 1769 MB, so 128 MB would get 7%, but runc init runs inside the
-	// sandbox's cgroup before the function does: the spike measured a 25%
-	// quota costing about 1 ms of cold start, while 7% stretches the ~10 ms
-	// of init CPU to well over 100 ms. 25% is the floor.
-	cpuPeriod   = 100000
-	minCPUQuota = 25000
+	// cpuPeriod and minCPUQuota size the CFS quota that LimitCPU applies
+	// once the function has initialised; until then a sandbox runs
+	// unthrottled, because runc init and the runtime's start-up run inside
+	// its cgroup and a quota exhausted mid-start stalls the cold start for
+	// the rest of the period (measured here: 20-75 ms at 25% of a CPU; Lambda
+	// also gives the init phase more CPU). Lambda gives 1 vCPU at 1769 MB, so
+	// 128 MB would get 7%; 25% is the floor so a small function is not
+	// starved by its own runtime's background work. A short period keeps the
+	// wait after a quota is spent short.
+	cpuPeriod   = 20000
+	minCPUQuota = cpuPeriod / 4
 )
 
 // Config describes one sandbox. Only Rootfs and Args are required.
@@ -72,11 +77,11 @@ type Mount struct {
 	Destination string
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+var idPattern = lazyRegexp(`^[a-z0-9-]{1,64}$`)
 
 // withDefaults validates cfg and returns a copy with defaults filled in.
 func (cfg Config) withDefaults() (Config, error) {
-	if !idPattern.MatchString(cfg.ID) {
+	if !idPattern().MatchString(cfg.ID) {
 		return cfg, kumo.InvalidParameter("sandbox id %q must match [a-z0-9-]{1,64}", cfg.ID)
 	}
 	if cfg.Rootfs == "" || !path.IsAbs(cfg.Rootfs) {
@@ -178,7 +183,7 @@ type options struct {
 	cgroupPrefix string
 }
 
-var prefixPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+var prefixPattern = lazyRegexp(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option {
@@ -196,8 +201,8 @@ func WithLogger(l *slog.Logger) Option {
 // everything under it, so two managers must never share a prefix.
 func WithCgroupPrefix(prefix string) Option {
 	return func(o *options) error {
-		if !prefixPattern.MatchString(prefix) {
-			return kumo.InvalidParameter("cgroup prefix %q must match %s", prefix, prefixPattern)
+		if !prefixPattern().MatchString(prefix) {
+			return kumo.InvalidParameter("cgroup prefix %q must match %s", prefix, prefixPattern())
 		}
 		o.cgroupPrefix = prefix
 		return nil
@@ -212,4 +217,11 @@ func makeOptions(opts []Option) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// lazyRegexp compiles on first use: package initialisation runs again in
+// every sandbox start (the daemon binary is re-executed as the container's
+// init), so it must stay cheap.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -85,11 +85,11 @@ func TestCPUQuota(t *testing.T) {
 		memoryMB int
 		want     int64
 	}{
-		{128, 25000},    // floor: 7235 would starve runc init
-		{442, 25000},    // still below the floor
-		{1769, 100000},  // one vCPU
-		{3538, 200000},  // two
-		{10240, 578858}, // Lambda's maximum, ~5.8 vCPUs
+		{128, 5000},     // floor: 25% of a CPU rather than 7%
+		{442, 5000},     // still below the floor
+		{1769, 20000},   // one vCPU
+		{3538, 40000},   // two
+		{10240, 115771}, // Lambda's maximum, ~5.8 vCPUs
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, sandbox.CPUQuota(tc.memoryMB), "%d MB", tc.memoryMB)

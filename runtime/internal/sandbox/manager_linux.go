@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
@@ -96,11 +97,12 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 		return nil, err
 	}
 	s := &Sandbox{
-		id:      cfg.ID,
-		m:       m,
-		log:     m.log.With(logKeySandbox, cfg.ID),
-		exited:  make(chan struct{}),
-		cgroups: map[string]string{},
+		id:       cfg.ID,
+		m:        m,
+		log:      m.log.With(logKeySandbox, cfg.ID),
+		exited:   make(chan struct{}),
+		cgroups:  map[string]string{},
+		memoryMB: cfg.MemoryMB,
 	}
 	if err := m.register(s); err != nil {
 		return nil, err
@@ -113,6 +115,7 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 		}
 	}()
 
+	t0 := time.Now()
 	if s.ns, err = newNetns(); err != nil {
 		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
 	}
@@ -121,6 +124,7 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
 	}
+	tNetns := time.Since(t0)
 	c, err := libcontainer.Create(m.containerRoot, cfg.ID, lcfg)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox %s: %w", cfg.ID, err)
@@ -147,6 +151,7 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	tCreate := time.Since(t0)
 	if err := m.onSpawner(func() error { return c.Start(p) }); err != nil {
 		return nil, fmt.Errorf("start sandbox %s: %w", cfg.ID, err)
 	}
@@ -160,13 +165,14 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 		s.log.Warn("no OOM notification; relying on the oom_kill counter", "error", err)
 	}
 	go s.wait()
+	tStart := time.Since(t0)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := c.Exec(); err != nil {
 		return nil, fmt.Errorf("exec sandbox %s: %w", cfg.ID, err)
 	}
-	s.log.Debug("sandbox started")
+	s.log.Debug("sandbox started", "netns", tNetns, "create", tCreate, "start", tStart, "exec", time.Since(t0))
 	return s, nil
 }
 

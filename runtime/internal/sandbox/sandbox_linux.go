@@ -35,6 +35,8 @@ type Sandbox struct {
 	// cgroups maps controller ("" for the unified hierarchy) to path.
 	cgroups map[string]string
 	oomCh   <-chan struct{}
+	// memoryMB sizes the CPU quota LimitCPU applies.
+	memoryMB int
 
 	exited chan struct{}
 	// Written by wait before exited is closed.
@@ -44,6 +46,18 @@ type Sandbox struct {
 
 	destroyOnce sync.Once
 	destroyErr  error
+}
+
+// LimitCPU applies the CPU quota proportional to the sandbox's memory. Call
+// it once the function has initialised (see cpuPeriod for why not before).
+func (s *Sandbox) LimitCPU() error {
+	cfg := s.c.Config()
+	cfg.Cgroups.Resources.CpuPeriod = cpuPeriod
+	cfg.Cgroups.Resources.CpuQuota = cpuQuota(s.memoryMB)
+	if err := s.c.Set(cfg); err != nil {
+		return fmt.Errorf("limit cpu of sandbox %s: %w", s.id, err)
+	}
+	return nil
 }
 
 // ID returns the sandbox id.

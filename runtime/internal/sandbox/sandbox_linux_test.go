@@ -386,3 +386,22 @@ func TestSandboxRoot_SurvivesThreadExit(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxRoot_LimitCPU(t *testing.T) {
+	m, _, prefix := newManager(t)
+	cfg := baseConfig(t, "/var/task/hostile", "sleep")
+	cfg.MemoryMB = 3538
+	s, err := m.Create(t.Context(), cfg)
+	require.NoError(t, err)
+	defer func() { _ = s.Destroy() }()
+	dir := filepath.Join("/sys/fs/cgroup/cpu", prefix, cfg.ID)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	assert.Equal(t, "-1", read("cpu.cfs_quota_us"), "unthrottled until the function has initialised")
+	require.NoError(t, s.LimitCPU())
+	assert.Equal(t, "20000", read("cpu.cfs_period_us"))
+	assert.Equal(t, "40000", read("cpu.cfs_quota_us"), "two vCPUs at 3538 MB")
+}

@@ -66,7 +66,6 @@ func sourceOf(cfg Config, dest string) string {
 // so the same sandbox could also be run by an OCI runtime binary.
 func buildSpec(cfg Config, cgroupPath, netnsPath string) *specs.Spec {
 	memory := int64(cfg.MemoryMB) << 20
-	quota := cpuQuota(cfg.MemoryMB)
 	period := uint64(cpuPeriod)
 	pids := int64(cfg.PidsLimit)
 	mounts := []specs.Mount{
@@ -113,7 +112,7 @@ func buildSpec(cfg Config, cgroupPath, netnsPath string) *specs.Spec {
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 				Memory:  &specs.LinuxMemory{Limit: &memory, Swap: &memory},
-				CPU:     &specs.LinuxCPU{Quota: &quota, Period: &period},
+				CPU:     &specs.LinuxCPU{Period: &period}, // the quota comes with LimitCPU
 				Pids:    &specs.LinuxPids{Limit: &pids},
 			},
 			MaskedPaths:   maskedPaths,

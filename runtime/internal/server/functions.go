@@ -10,8 +10,12 @@ import (
 
 func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []byte) error {
 	var req createFunctionRequest
-	if err := decode(body, &req); err != nil {
+	var zip []byte
+	if err := decodeWithBlob(body, &req, func(b []byte) { zip = b }, "Code", "ZipFile"); err != nil {
 		return err
+	}
+	if zip != nil && req.Code != nil {
+		req.Code.ZipFile = zip
 	}
 	if req.FunctionName == "" {
 		return kumo.InvalidParameter("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null")
@@ -114,7 +118,7 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request, _ []byte)
 
 func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request, body []byte) error {
 	var req updateCodeRequest
-	if err := decode(body, &req); err != nil {
+	if err := decodeWithBlob(body, &req, func(b []byte) { req.ZipFile = b }, "ZipFile"); err != nil {
 		return err
 	}
 	f, err := s.control.UpdateFunctionCode(r.Context(), r.PathValue("name"), control.UpdateCodeInput{

@@ -116,16 +116,21 @@ type handler func(w http.ResponseWriter, r *http.Request, body []byte) error
 // h, writing any error in Lambda's protocol.
 func (s *Server) api(limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
 		body, err := readBody(r, limit)
+		read := time.Since(began)
 		if err == nil {
 			err = s.verifier.Verify(r, body)
 		}
+		verified := time.Since(began)
 		if err == nil {
 			err = h(w, r, body)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 		}
+		s.log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path,
+			"bytes", len(body), "read", read, "verified", verified, "total", time.Since(began), "error", err)
 	}
 }
 
@@ -140,7 +145,16 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(r, limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		// Sized once: large uploads are tens of MB, and growing a buffer
+		// for them copies each byte several times.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	}
 	if err != nil {
 		return nil, kumo.Errorf(kumo.ErrInvalidRequestContent, "Could not read request body: %v", err)
 	}
