@@ -150,7 +150,7 @@ type Server struct {
 	// by an open channel when the runtime takes an event or goes away.
 	ready       chan struct{}
 	readyClosed bool
-	current *call // handed to the runtime, not answered yet
+	current     *call // handed to the runtime, not answered yet
 	// answered remembers recent request ids so that a late or duplicate
 	// answer gets InvalidRequestID; bounded, as a sandbox may live for
 	// millions of invocations.
