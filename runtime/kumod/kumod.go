@@ -286,6 +286,15 @@ func (d *Daemon) teardown(ctx context.Context) error {
 		d.stopWatch()
 		<-d.watchDone
 	}
+	// Sandboxes go first: anything still running past the grace period is
+	// killed, which ends its invocation at once; then the node has nothing
+	// to wait for and unmounts the roots.
+	if d.node != nil {
+		d.node.Stopping()
+	}
+	if d.sandboxes != nil {
+		errs = append(errs, d.sandboxes.Close())
+	}
 	if d.node != nil {
 		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		errs = append(errs, d.node.Close(nctx))
@@ -293,9 +302,6 @@ func (d *Daemon) teardown(ctx context.Context) error {
 	}
 	if d.invoke != nil {
 		d.invoke.Close()
-	}
-	if d.sandboxes != nil {
-		errs = append(errs, d.sandboxes.Close())
 	}
 	if d.listener != nil {
 		_ = d.listener.Close()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -51,6 +52,9 @@ type Node struct {
 	rootfsDir   string
 	idleTimeout time.Duration
 	log         *slog.Logger
+
+	// stopping is set when the host starts killing sandboxes on shutdown.
+	stopping atomic.Bool
 
 	mu     sync.Mutex
 	pools  map[string]*pool // by function name
@@ -169,6 +173,12 @@ func (n *Node) Run(ctx context.Context, fn *kumo.Function, inv Invocation) (Outc
 		initLog, initDur = inst.initLog, inst.initDuration
 	}
 	out := inst.run(ctx, inv, cold)
+	if inst.dead && n.stopping.Load() {
+		// Killed by the shutdown, not by anything the function did: the
+		// caller gets a service error, not a function error.
+		inst.destroy()
+		return Outcome{}, kumo.Errorf(kumo.ErrServiceUnavailable, "the host shut down while the invocation was running")
+	}
 	out.Cold = cold
 	out.Init = initDur
 	if cold {
@@ -330,6 +340,10 @@ func (n *Node) reap(ctx context.Context) {
 		}
 	}
 }
+
+// Stopping tells the node that sandboxes are about to be killed by a
+// shutdown, so invocations they were running fail as a service error.
+func (n *Node) Stopping() { n.stopping.Store(true) }
 
 // Close waits for running invocations (bounded by ctx), then destroys every
 // sandbox and unmounts every rootfs.
