@@ -81,6 +81,24 @@ func (s *blobScanner) str() (plain bool, ok bool) {
 	}
 }
 
+// separator reads what follows a member or element: a comma (more=true)
+// or the closing bracket (ok=true); anything else is malformed.
+func (s *blobScanner) separator(closing byte) (more, ok bool) {
+	s.skipSpace()
+	if s.i >= len(s.buf) {
+		return false, false
+	}
+	switch s.buf[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
+}
+
 // value skips one JSON value; onPath says the value sits at path[:depth].
 func (s *blobScanner) value(depth int, onPath bool) bool {
 	if s.i >= len(s.buf) {
@@ -121,19 +139,9 @@ func (s *blobScanner) value(depth int, onPath bool) bool {
 			} else if !s.value(depth+1, next) {
 				return false
 			}
-			s.skipSpace()
-			if s.i >= len(s.buf) {
-				return false
+			if more, ok := s.separator('}'); !more {
+				return ok
 			}
-			if s.buf[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if s.buf[s.i] == '}' {
-				s.i++
-				return true
-			}
-			return false
 		}
 	case c == '[':
 		s.i++
@@ -147,19 +155,9 @@ func (s *blobScanner) value(depth int, onPath bool) bool {
 			if !s.value(depth+1, false) {
 				return false
 			}
-			s.skipSpace()
-			if s.i >= len(s.buf) {
-				return false
+			if more, ok := s.separator(']'); !more {
+				return ok
 			}
-			if s.buf[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if s.buf[s.i] == ']' {
-				s.i++
-				return true
-			}
-			return false
 		}
 	case c == '"':
 		_, ok := s.str()

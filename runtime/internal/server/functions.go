@@ -69,10 +69,10 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"Configuration": s.configuration(f),
-		"Code": map[string]string{
-			"RepositoryType": "S3",
-			"Location":       "http://" + r.Host + "/kumo/v1/functions/" + f.Name + "/code?digest=" + f.ImageDigest,
-		},
+		// Lambda also returns Location, a presigned URL of the zip; kumo
+		// keeps the code as an OCI image, not the uploaded zip, so there is
+		// nothing to point it at yet.
+		"Code": map[string]string{"RepositoryType": "S3"},
 		"Tags": tags,
 	})
 	return nil
