@@ -23,7 +23,7 @@ for _ in $(seq 100); do
 done
 
 export AWS_SHARED_CREDENTIALS_FILE="$DATA_DIR/credentials" AWS_PROFILE=kumo
-export AWS_ENDPOINT_URL_LAMBDA="http://$LISTEN" AWS_REGION=local AWS_MAX_ATTEMPTS=1
+export AWS_ENDPOINT_URL_LAMBDA="http://$LISTEN" AWS_REGION=local AWS_DEFAULT_REGION=local AWS_MAX_ATTEMPTS=1
 
 echo "==> creating function hello"
 aws lambda delete-function --function-name hello >/dev/null 2>&1 || true
@@ -41,7 +41,7 @@ cat <<MSG
 kumo is running with the function 'hello'. In another shell:
 
   export AWS_SHARED_CREDENTIALS_FILE=$DATA_DIR/credentials AWS_PROFILE=kumo
-  export AWS_ENDPOINT_URL_LAMBDA=http://$LISTEN AWS_REGION=local
+  export AWS_ENDPOINT_URL_LAMBDA=http://$LISTEN AWS_REGION=local AWS_DEFAULT_REGION=local
   aws lambda list-functions
   aws lambda invoke --function-name hello --payload '{"name":"you"}' --log-type Tail out.json
   ./bin/kumo invoke hello --payload '{"name":"you"}' --data-dir $DATA_DIR
