@@ -49,5 +49,6 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serverCommand(), invokeCommand(), logsCommand())
+	root.AddCommand(auditCommand())
 	return root
 }

@@ -19,6 +19,7 @@ var (
 	ErrCodeStorageExceeded   = errors.New("code storage exceeded")           // CodeStorageExceededException 400
 	ErrAccessDenied          = errors.New("access denied")                   // 403 (signature / key problems)
 	ErrServiceUnavailable    = errors.New("service temporarily unavailable") // ServiceException 500
+	ErrPolicyLengthExceeded  = errors.New("policy length exceeded")          // PolicyLengthExceededException 400
 )
 
 // Error carries a user-facing message next to the sentinel that classifies

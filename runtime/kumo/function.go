@@ -38,12 +38,29 @@ type Function struct {
 	PackageType      string            `json:"packageType"`
 	TracingMode      string            `json:"tracingMode"`
 	Tags             map[string]string `json:"tags,omitempty"`
+	// KMSKeyArn is the customer key Lambda would encrypt the environment
+	// with. kumo stores and returns it; the host's own master key does
+	// the sealing.
+	KMSKeyArn string `json:"kmsKeyArn,omitempty"`
+	// DeadLetterTarget is DeadLetterConfig.TargetArn: where async events
+	// that failed for good are sent (see ParseDestination).
+	DeadLetterTarget string `json:"deadLetterTarget,omitempty"`
 
 	// CodeSha256 is the base64 standard encoding of the SHA-256 of the zip.
 	CodeSha256 string `json:"codeSha256"`
 	CodeSize   int64  `json:"codeSize"`
 	// ImageDigest pins the OCI image (base + code layer) that runs.
 	ImageDigest string `json:"imageDigest"`
+
+	// Version is "" or $LATEST for the mutable function and "1", "2", …
+	// for a published version, which is an immutable snapshot.
+	Version string `json:"version,omitempty"`
+	// LastVersion is the highest version number ever published ($LATEST
+	// only); numbers are never reused, even after a version is deleted.
+	LastVersion int `json:"lastVersion,omitempty"`
+	// ReservedConcurrency is the function's reserved concurrency ($LATEST
+	// only; it applies to every version); nil when none is reserved.
+	ReservedConcurrency *int `json:"reservedConcurrency,omitempty"`
 
 	RevisionID       string    `json:"revisionId"`
 	LastModified     time.Time `json:"lastModified"`
@@ -57,6 +74,43 @@ func (f *Function) Clone() *Function {
 	c.Environment = cloneMap(f.Environment)
 	c.Tags = cloneMap(f.Tags)
 	c.Architectures = append([]string(nil), f.Architectures...)
+	if f.ReservedConcurrency != nil {
+		n := *f.ReservedConcurrency
+		c.ReservedConcurrency = &n
+	}
+	return &c
+}
+
+// VersionName is the function's version: $LATEST or a number.
+func (f *Function) VersionName() string {
+	if f.Version == "" {
+		return VersionLatest
+	}
+	return f.Version
+}
+
+// Alias names a version of a function, optionally sending a share of its
+// invocations to a second version.
+type Alias struct {
+	Function        string `json:"function"`
+	Name            string `json:"name"`
+	FunctionVersion string `json:"functionVersion"`
+	Description     string `json:"description"`
+	// AdditionalVersionWeights maps at most one other version to the share
+	// (0..1) of invocations it receives.
+	AdditionalVersionWeights map[string]float64 `json:"additionalVersionWeights,omitempty"`
+	RevisionID               string             `json:"revisionId"`
+}
+
+// Clone returns a deep copy.
+func (a *Alias) Clone() *Alias {
+	c := *a
+	if a.AdditionalVersionWeights != nil {
+		c.AdditionalVersionWeights = make(map[string]float64, len(a.AdditionalVersionWeights))
+		for k, v := range a.AdditionalVersionWeights {
+			c.AdditionalVersionWeights[k] = v
+		}
+	}
 	return &c
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kumo-dev/kumo/runtime/image"
+	"github.com/kumo-dev/kumo/runtime/internal/audit"
 	"github.com/kumo-dev/kumo/runtime/internal/auth"
 	"github.com/kumo-dev/kumo/runtime/internal/control"
 	"github.com/kumo-dev/kumo/runtime/internal/invoke"
@@ -104,6 +105,7 @@ type Daemon struct {
 	watchDone   chan struct{}
 	closeOnce   bool
 	serveResult chan error
+	audit       *audit.Log
 }
 
 // New starts every part of a host and listens, but serves nothing until
@@ -130,10 +132,18 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("load credentials: %w", err)
 	}
-	d.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, URL: cfg.NATSURL}, store.WithLogger(d.log.With("component", "store")))
+	sealer, checkKey, err := openSealer(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	d.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, URL: cfg.NATSURL}, store.WithLogger(d.log.With("component", "store")), store.WithSealer(sealer))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := checkKey(ctx, d.store); err != nil {
+		return nil, err
+	}
+	d.audit = audit.New(d.store, audit.WithLogger(d.log.With("component", "audit")))
 	d.images, err = image.Open(filepath.Join(cfg.DataDir, "images"), image.WithLogger(d.log.With("component", "image")))
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
@@ -154,12 +164,17 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	d.control = control.New(d.store, d.images, scope,
 		control.WithLogger(d.log.With("component", "control")),
 		control.WithChangeHook(d.invoke.Observe),
-		control.WithLimits(control.Limits{ConcurrentExecutions: cfg.Concurrency}))
+		control.WithAliasHook(d.invoke.ObserveAlias),
+		control.WithVersionHook(d.invoke.ObserveVersion),
+		control.WithLimits(control.Limits{ConcurrentExecutions: cfg.Concurrency, UnreservedMinimum: unreservedMinimum(cfg.Concurrency)}))
 	if err := d.watch(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.control.WatchAccess(ctx); err != nil { // function URLs and policies
+		return nil, err
+	}
 	verifier := auth.NewVerifier(d.creds, cfg.Region, "lambda")
-	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")))
+	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")), server.WithAuditor(d.audit))
 	d.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -173,6 +188,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	}
 	return d, nil
 }
+
+// unreservedMinimum is what reservations must leave unreserved: Lambda's
+// 100, or a tenth of a smaller account limit, so a small host can still
+// reserve.
+func unreservedMinimum(limit int) int { return min(100, max(limit/10, 1)) }
 
 // cgroupPrefix is unique per data dir, so two hosts on one machine (tests
 // do this) never clean up each other's sandboxes.
@@ -205,10 +225,28 @@ func (d *Daemon) watch(ctx context.Context) error {
 	}
 	d.stopWatch = cancel
 	d.watchDone = make(chan struct{})
+	aliases, err := d.store.WatchAliases(wctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("watch aliases: %w", err)
+	}
 	go func() {
 		defer close(d.watchDone)
-		for ev := range events {
-			d.invoke.Observe(ev.Name, ev.Function)
+		for events != nil || aliases != nil {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				d.invoke.Observe(ev.Name, ev.Function)
+			case ev, ok := <-aliases:
+				if !ok {
+					aliases = nil
+					continue
+				}
+				d.invoke.ObserveAlias(ev.Function, ev.Name, ev.Alias)
+			}
 		}
 	}()
 	return nil
@@ -305,6 +343,12 @@ func (d *Daemon) teardown(ctx context.Context) error {
 	}
 	if d.listener != nil {
 		_ = d.listener.Close()
+	}
+	if d.audit != nil {
+		// After the listener: every answered call's record is queued.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		errs = append(errs, d.audit.Close(actx))
+		cancel()
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())

@@ -19,6 +19,7 @@ import (
 
 // Store is the part of the state engine the control plane writes to.
 type Store interface {
+	VersionStore
 	GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error)
 	CreateFunction(ctx context.Context, f *kumo.Function) (uint64, error)
 	UpdateFunction(ctx context.Context, f *kumo.Function, rev uint64) (uint64, error)
@@ -37,13 +38,17 @@ type Images interface {
 
 // Service implements the function control plane.
 type Service struct {
-	store    Store
-	images   Images
-	scope    kumo.Scope
-	log      *slog.Logger
-	now      func() time.Time
-	onChange func(string, *kumo.Function)
-	limits   Limits
+	store     Store
+	images    Images
+	scope     kumo.Scope
+	log       *slog.Logger
+	now       func() time.Time
+	onChange  func(string, *kumo.Function)
+	onAlias   func(string, string, *kumo.Alias)
+	onVersion func(string, string, *kumo.Function)
+	limits    Limits
+
+	access accessIndex // URL configs and policies for the serving path (access.go)
 }
 
 // Option configures a Service.
@@ -64,7 +69,7 @@ func WithChangeHook(fn func(name string, f *kumo.Function)) Option {
 
 // New returns a Service.
 func New(store Store, images Images, scope kumo.Scope, opts ...Option) *Service {
-	s := &Service{store: store, images: images, scope: scope, log: slog.New(slog.DiscardHandler), now: time.Now, limits: Limits{ConcurrentExecutions: 1000}}
+	s := &Service{store: store, images: images, scope: scope, log: slog.New(slog.DiscardHandler), now: time.Now, limits: Limits{ConcurrentExecutions: 1000, UnreservedMinimum: 100}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,6 +100,7 @@ type CreateInput struct {
 	Layers           []string
 	VPC              bool
 	Publish          bool
+	KMSKeyArn        string
 }
 
 // CreateFunction validates the request, packages the code as an OCI image
@@ -122,6 +128,7 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 		PackageType:      in.PackageType,
 		TracingMode:      in.TracingMode,
 		Tags:             in.Tags,
+		KMSKeyArn:        in.KMSKeyArn,
 	}
 	if f.PackageType == "" {
 		f.PackageType = kumo.PackageZip
@@ -180,6 +187,9 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	}
 	s.log.InfoContext(ctx, "function created", "function", f.Name, "image", f.ImageDigest)
 	s.changed(f)
+	if in.Publish {
+		return s.PublishVersion(ctx, f.Name, "", "", "")
+	}
 	return f.Clone(), nil
 }
 
@@ -262,6 +272,9 @@ func (s *Service) validateConfig(f *kumo.Function) error {
 	if err := validateTracing(f.TracingMode); err != nil {
 		return err
 	}
+	if err := validateKMSKeyArn(f.KMSKeyArn); err != nil {
+		return err
+	}
 	return validateEnvironment(f.Environment)
 }
 
@@ -279,11 +292,17 @@ func (s *Service) changed(f *kumo.Function) {
 }
 
 // resolve parses a FunctionName and an optional Qualifier parameter and
-// returns the $LATEST function they name.
+// returns the function version they name: $LATEST (with its store
+// revision, for updates), a published version, or the version an alias
+// points at (revision 0 for both).
 func (s *Service) resolve(ctx context.Context, name, qualifier string) (*kumo.Function, uint64, error) {
 	ref, err := s.ref(name, qualifier)
 	if err != nil {
 		return nil, 0, err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
+		f, err := s.qualified(ctx, ref)
+		return f, 0, err
 	}
 	f, rev, err := s.store.GetFunction(ctx, ref.Name)
 	if err != nil {
@@ -310,9 +329,6 @@ func (s *Service) ref(name, qualifier string) (kumo.FunctionRef, error) {
 			return ref, kumo.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
 		}
 		ref.Qualifier = qualifier
-	}
-	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
-		return ref, s.notFound(ref)
 	}
 	return ref, nil
 }
@@ -380,9 +396,13 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, name string, in Update
 	if err := validateArchitectures(in.Architectures); err != nil {
 		return nil, err
 	}
-	return s.update(ctx, name, in.RevisionID, in.DryRun, func(f *kumo.Function) error {
+	f, err := s.update(ctx, name, in.RevisionID, in.DryRun, func(f *kumo.Function) error {
 		return s.packageZip(ctx, f, in.ZipFile)
 	})
+	if err != nil || !in.Publish || in.DryRun {
+		return f, err
+	}
+	return s.PublishVersion(ctx, f.Name, f.CodeSha256, "", "")
 }
 
 // ConfigInput is UpdateFunctionConfiguration's request; nil means unchanged.
@@ -396,6 +416,7 @@ type ConfigInput struct {
 	Environment      *map[string]string
 	Runtime          *string
 	TracingMode      *string
+	KMSKeyArn        *string
 	RevisionID       string
 	Layers           []string
 	VPC              bool
@@ -425,6 +446,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		set(&f.EphemeralStorage, in.EphemeralStorage)
 		set(&f.Runtime, in.Runtime)
 		set(&f.TracingMode, in.TracingMode)
+		set(&f.KMSKeyArn, in.KMSKeyArn)
 		if in.Environment != nil {
 			f.Environment = *in.Environment
 		}
@@ -512,18 +534,28 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	if err != nil {
 		return err
 	}
-	if qualifier != "" && qualifier != kumo.VersionLatest || ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
-		q := qualifier
-		if q == "" {
-			q = ref.Qualifier
-		}
-		return kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, q))
+	if qualifier != "" && ref.Qualifier != "" && qualifier != ref.Qualifier {
+		return kumo.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
 	}
-	if qualifier == kumo.VersionLatest || ref.Qualifier == kumo.VersionLatest {
+	if qualifier == "" {
+		qualifier = ref.Qualifier
+	}
+	switch {
+	case qualifier == kumo.VersionLatest:
 		return kumo.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	case qualifier != "":
+		return s.deleteVersion(ctx, ref.Name, qualifier)
 	}
 	f, _, err := s.resolve(ctx, ref.Name, "")
 	if err != nil {
+		return err
+	}
+	// Aliases and versions go first: an alias must never outlive the
+	// function it points into.
+	if err := s.store.DeleteVersionsAndAliases(ctx, f.Name); err != nil {
+		return err
+	}
+	if err := s.dropAccess(ctx, f.Name); err != nil { // URL configs and policies (access.go)
 		return err
 	}
 	if err := s.store.DeleteFunction(ctx, f.Name); err != nil {
@@ -558,6 +590,9 @@ func set[T any](dst *T, src *T) {
 // Limits are the account-wide limits this host enforces.
 type Limits struct {
 	ConcurrentExecutions int
+	// UnreservedMinimum is what reservations must leave to functions
+	// without one (Lambda keeps 100).
+	UnreservedMinimum int
 }
 
 // WithLimits sets the account limits reported by GetAccountSettings.

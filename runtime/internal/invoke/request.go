@@ -18,6 +18,9 @@ type Request struct {
 	// Tail asks for the last 4 KB of the invocation's log.
 	Tail     bool
 	TenantID string
+	// RequestID is set by the async workers so that every attempt of an
+	// event runs under the event's id; "" means a fresh one.
+	RequestID string
 }
 
 // Response is what the caller gets back.

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/kumo-dev/kumo/runtime/internal/node"
 	"github.com/kumo-dev/kumo/runtime/kumo"
@@ -20,13 +17,17 @@ import (
 // Runner runs an event on some instance of a function.
 type Runner interface {
 	Run(ctx context.Context, fn *kumo.Function, inv node.Invocation) (node.Outcome, error)
-	Forget(name, keepRevision string)
+	// Forget retires the instances of a function version ("" for all of
+	// its versions) unless they run keepRevision.
+	Forget(name, version, keepRevision string)
 	Prepare(fn *kumo.Function)
 }
 
 // Store is what the invoke path reads and writes in the engine.
 type Store interface {
 	GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error)
+	GetVersion(ctx context.Context, name, version string) (*kumo.Function, error)
+	GetAlias(ctx context.Context, function, name string) (*kumo.Alias, uint64, error)
 	AppendLog(ctx context.Context, function, requestID string, data []byte) error
 }
 
@@ -36,14 +37,18 @@ type Service struct {
 	store  Store
 	scope  kumo.Scope
 	log    *slog.Logger
-	slots  chan struct{}
+	limiter *limiter
 
-	mu    sync.RWMutex
-	cache map[string]cached
+	mu       sync.RWMutex
+	cache    map[string]cached
+	versions map[string]*kumo.Function // by cacheKey(function, version)
+	aliases  map[string]*kumo.Alias    // by cacheKey(function, alias)
 
 	logs     chan logEntry
 	logsDone chan struct{}
 	closeMu  sync.Once
+
+	events Enqueuer // nil: InvocationType Event is refused (event.go)
 }
 
 type cached struct {
@@ -65,7 +70,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithConcurrency sets the account concurrency limit: at most n
 // invocations run at once on this host.
 func WithConcurrency(n int) Option {
-	return func(s *Service) { s.slots = make(chan struct{}, n) }
+	return func(s *Service) { s.limiter = newLimiter(n) }
 }
 
 // DefaultConcurrency is Lambda's default account limit.
@@ -82,8 +87,10 @@ func New(runner Runner, store Store, scope kumo.Scope, opts ...Option) *Service 
 		store:    store,
 		scope:    scope,
 		log:      slog.New(slog.DiscardHandler),
-		slots:    make(chan struct{}, DefaultConcurrency),
+		limiter:  newLimiter(DefaultConcurrency),
 		cache:    map[string]cached{},
+		versions: map[string]*kumo.Function{},
+		aliases:  map[string]*kumo.Alias{},
 		logs:     make(chan logEntry, logQueue),
 		logsDone: make(chan struct{}),
 	}
@@ -111,10 +118,13 @@ func (s *Service) Observe(name string, fn *kumo.Function) {
 	s.cache[name] = cached{fn: fn, at: at}
 	s.mu.Unlock()
 	if fn == nil {
-		s.runner.Forget(name, "")
+		s.forgetPublished(name)
+		s.limiter.reserve(name, nil)
+		s.runner.Forget(name, "", "")
 		return
 	}
-	s.runner.Forget(name, fn.RevisionID)
+	s.limiter.reserve(name, fn.ReservedConcurrency)
+	s.runner.Forget(name, kumo.VersionLatest, fn.RevisionID)
 	s.runner.Prepare(fn)
 }
 
@@ -135,56 +145,37 @@ func (s *Service) function(ctx context.Context, name string) (*kumo.Function, er
 
 // Invoke runs one invocation.
 func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
-	ref, err := s.scope.ParseFunctionName(req.FunctionName)
+	target, err := s.resolve(ctx, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return Response{}, err
 	}
-	if req.Qualifier != "" {
-		if ref.Qualifier != "" && ref.Qualifier != req.Qualifier {
-			return Response{}, kumo.InvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
-		}
-		if !kumo.ValidQualifier(req.Qualifier) {
-			return Response{}, kumo.InvalidParameter("1 validation error detected: Value '%s' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)", req.Qualifier)
-		}
-		ref.Qualifier = req.Qualifier
-	}
-	if ref.Qualifier != "" && ref.Qualifier != kumo.VersionLatest {
-		return Response{}, kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, ref.Qualifier))
-	}
-	fn, err := s.function(ctx, ref.Name)
-	if err != nil {
-		if errors.Is(err, kumo.ErrNotFound) {
-			return Response{}, kumo.NotFound("Function not found: %s", s.scope.QualifiedARN(ref.Name, ref.Qualifier))
-		}
-		return Response{}, fmt.Errorf("resolve function %s: %w", ref.Name, err)
-	}
+	ref, fn := target.ref, target.fn
 	switch req.InvocationType {
 	case TypeDryRun:
-		return Response{StatusCode: http.StatusNoContent, ExecutedVersion: kumo.VersionLatest}, nil
+		return Response{StatusCode: http.StatusNoContent, ExecutedVersion: fn.VersionName()}, nil
 	case TypeEvent:
-		return Response{}, kumo.Errorf(kumo.ErrUnsupported, "InvocationType Event is not supported by this kumo host yet; use RequestResponse")
+		return s.enqueue(ctx, ref, req)
 	}
 	if fn.State != kumo.StateActive {
 		return Response{}, kumo.Errorf(kumo.ErrConflict, "The operation cannot be performed at this time. The function is currently in the following state: %s", fn.State)
 	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		return Response{}, &kumo.Error{Kind: kumo.ErrTooManyRequests, Message: "Rate Exceeded.", Reason: "ConcurrentInvocationLimitExceeded"}
+	release, err := s.limiter.acquire(target.latest)
+	if err != nil {
+		return Response{}, err
 	}
-	defer func() { <-s.slots }()
+	defer release()
 
 	payload := req.Payload
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
 	inv := node.Invocation{
-		RequestID:     uuid.NewString(),
+		RequestID:     requestID(req),
 		Payload:       payload,
 		InvokedARN:    s.scope.QualifiedARN(ref.Name, ref.Qualifier),
 		ClientContext: req.ClientContext,
 		TraceID:       traceID(),
-		Version:       kumo.VersionLatest,
+		Version:       fn.VersionName(),
 	}
 	out, err := s.runner.Run(ctx, fn, inv)
 	if err != nil {
@@ -194,7 +185,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	resp := Response{
 		RequestID:       inv.RequestID,
 		Payload:         out.Payload,
-		ExecutedVersion: kumo.VersionLatest,
+		ExecutedVersion: fn.VersionName(),
 		StatusCode:      http.StatusOK,
 	}
 	if out.ErrorType != "" {

@@ -49,10 +49,10 @@ func (r *runner) Run(ctx context.Context, fn *kumo.Function, inv node.Invocation
 	return out, nil
 }
 
-func (r *runner) Forget(name, keep string) {
+func (r *runner) Forget(name, version, keep string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.forgot = append(r.forgot, name+"@"+keep)
+	r.forgot = append(r.forgot, name+":"+version+"@"+keep)
 }
 
 func (r *runner) Prepare(fn *kumo.Function) {
@@ -122,7 +122,7 @@ func TestInvoke_ResolvesAndReports(t *testing.T) {
 		kind error
 	}{
 		{"missing", invoke.Request{FunctionName: "nope"}, kumo.ErrNotFound},
-		{"version", invoke.Request{FunctionName: "fn", Qualifier: "1"}, kumo.ErrNotFound},
+		{"unpublished version", invoke.Request{FunctionName: "fn", Qualifier: "1"}, kumo.ErrNotFound},
 		{"alias in name", invoke.Request{FunctionName: "fn:live"}, kumo.ErrNotFound},
 		{"conflicting qualifiers", invoke.Request{FunctionName: "fn:1", Qualifier: "2"}, kumo.ErrInvalidParameter},
 		{"bad qualifier", invoke.Request{FunctionName: "fn", Qualifier: "a b"}, kumo.ErrInvalidParameter},
@@ -198,11 +198,11 @@ func TestObserve_NewerWins(t *testing.T) {
 	_, err := svc.Invoke(t.Context(), invoke.Request{FunctionName: "fn", InvocationType: invoke.TypeRequestResponse})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"rev-2"}, r.ran, "an older value never replaces a newer one")
-	assert.Equal(t, []string{"fn@rev-2"}, r.forgot)
+	assert.Equal(t, []string{"fn:$LATEST@rev-2"}, r.forgot)
 	assert.Equal(t, []string{"rev-2"}, r.prepared)
 
 	svc.Observe("fn", nil)
-	assert.Equal(t, "fn@", r.forgot[len(r.forgot)-1], "a delete retires every instance")
+	assert.Equal(t, "fn:@", r.forgot[len(r.forgot)-1], "a delete retires every instance of every version")
 	require.NoError(t, st.DeleteFunction(t.Context(), "fn"))
 	_, err = svc.Invoke(t.Context(), invoke.Request{FunctionName: "fn", InvocationType: invoke.TypeRequestResponse})
 	require.ErrorIs(t, err, kumo.ErrNotFound)

@@ -74,7 +74,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	}
 	inst.sb = sb
 	created := time.Since(began)
-	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.WithFunctionInfo(fn.Name, kumo.VersionLatest, fn.Handler))
+	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.WithFunctionInfo(fn.Name, fn.VersionName(), fn.Handler))
 
 	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
@@ -312,9 +312,9 @@ func environment(scope kumo.Scope, fn *kumo.Function) []string {
 		"_HANDLER":                        fn.Handler,
 		"AWS_LAMBDA_FUNCTION_NAME":        fn.Name,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(fn.MemorySize),
-		"AWS_LAMBDA_FUNCTION_VERSION":     kumo.VersionLatest,
+		"AWS_LAMBDA_FUNCTION_VERSION":     fn.VersionName(),
 		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + fn.Name,
-		"AWS_LAMBDA_LOG_STREAM_NAME":      now.Format("2006/01/02") + "/[" + kumo.VersionLatest + "]" + newID() + newID(),
+		"AWS_LAMBDA_LOG_STREAM_NAME":      now.Format("2006/01/02") + "/[" + fn.VersionName() + "]" + newID() + newID(),
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 		"AWS_REGION":                      scope.Region,
 		"AWS_DEFAULT_REGION":              scope.Region,

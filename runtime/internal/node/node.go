@@ -255,30 +255,40 @@ func (n *Node) park(p *pool, inst *instance) {
 	}()
 }
 
+// poolKey names the pool of one version of a function: instances never
+// serve two versions, as in Lambda.
+func poolKey(name, version string) string { return name + ":" + version }
+
 func (n *Node) poolFor(fn *kumo.Function) *pool {
-	p := n.pools[fn.Name]
+	key := poolKey(fn.Name, fn.VersionName())
+	p := n.pools[key]
 	if p == nil || p.revision != fn.RevisionID {
 		if p != nil {
 			go p.retire()
 		}
 		p = &pool{revision: fn.RevisionID}
-		n.pools[fn.Name] = p
+		n.pools[key] = p
 	}
 	return p
 }
 
-// Forget retires the warm instances of a function that changed or was
-// deleted; instances still running finish and are then destroyed.
-func (n *Node) Forget(name, keepRevision string) {
+// Forget retires the warm instances of a function version that changed or
+// was deleted ("" for every version of the function), unless they run
+// keepRevision; instances still running finish and are then destroyed.
+func (n *Node) Forget(name, version, keepRevision string) {
 	n.mu.Lock()
-	p := n.pools[name]
-	if p == nil || p.revision == keepRevision {
-		n.mu.Unlock()
-		return
+	var retired []*pool
+	for key, p := range n.pools {
+		match := key == poolKey(name, version) || version == "" && strings.HasPrefix(key, name+":")
+		if match && p.revision != keepRevision {
+			delete(n.pools, key)
+			retired = append(retired, p)
+		}
 	}
-	delete(n.pools, name)
 	n.mu.Unlock()
-	p.retire()
+	for _, p := range retired {
+		p.retire()
+	}
 }
 
 // Prepare unpacks and mounts a function's image in the background, so the

@@ -36,6 +36,7 @@ var errorTable = []struct {
 	{kumo.ErrCodeStorageExceeded, lambdaError{http.StatusBadRequest, "CodeStorageExceededException", "message"}},
 	{kumo.ErrAccessDenied, lambdaError{http.StatusForbidden, "AccessDeniedException", "Message"}},
 	{kumo.ErrServiceUnavailable, lambdaError{http.StatusInternalServerError, "ServiceException", "Message"}},
+	{kumo.ErrPolicyLengthExceeded, lambdaError{http.StatusBadRequest, "PolicyLengthExceededException", "message"}},
 }
 
 var internalError = lambdaError{http.StatusInternalServerError, "ServiceException", "Message"}

@@ -44,6 +44,9 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	if req.Environment != nil {
 		in.Environment = req.Environment.Variables
 	}
+	if req.KMSKeyArn != nil {
+		in.KMSKeyArn = *req.KMSKeyArn
+	}
 	if req.EphemeralStorage != nil {
 		in.EphemeralStorage = req.EphemeralStorage.Size
 	}
@@ -67,14 +70,18 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	resp := map[string]any{
 		"Configuration": s.configuration(f),
 		// Lambda also returns Location, a presigned URL of the zip; kumo
 		// keeps the code as an OCI image, not the uploaded zip, so there is
 		// nothing to point it at yet.
 		"Code": map[string]string{"RepositoryType": "S3"},
 		"Tags": tags,
-	})
+	}
+	if n, err := s.control.GetFunctionConcurrency(r.Context(), f.Name); err == nil && n != nil {
+		resp["Concurrency"] = map[string]int{"ReservedConcurrentExecutions": *n}
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -157,6 +164,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		vars := req.Environment.Variables
 		in.Environment = &vars
 	}
+	in.KMSKeyArn = req.KMSKeyArn
 	if req.EphemeralStorage != nil {
 		in.EphemeralStorage = req.EphemeralStorage.Size
 	}
@@ -214,13 +222,17 @@ func (s *Server) accountSettings(w http.ResponseWriter, r *http.Request, _ []byt
 		return err
 	}
 	limits := s.control.Limits()
+	unreserved, err := s.control.Unreserved(r.Context())
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"AccountLimit": map[string]int64{
 			"TotalCodeSize":                  80530636800,
 			"CodeSizeUnzipped":               kumo.MaxUnzippedBytes,
 			"CodeSizeZipped":                 kumo.MaxZipBytes,
 			"ConcurrentExecutions":           int64(limits.ConcurrentExecutions),
-			"UnreservedConcurrentExecutions": int64(limits.ConcurrentExecutions),
+			"UnreservedConcurrentExecutions": int64(unreserved),
 		},
 		"AccountUsage": map[string]int64{
 			"TotalCodeSize": u.TotalCodeSize,

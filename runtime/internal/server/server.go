@@ -59,6 +59,7 @@ type Server struct {
 	scope    kumo.Scope
 	log      *slog.Logger
 	mux      *http.ServeMux
+	auditor  Auditor
 }
 
 // Option configures a Server.
@@ -95,10 +96,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /2017-03-31/tags/{arn}", s.api(0, s.listTags))
 	m.HandleFunc("GET /2016-08-19/account-settings", s.api(0, s.accountSettings))
 	m.HandleFunc("GET /2016-08-19/account-settings/{$}", s.api(0, s.accountSettings))
+	s.routesVersions(m)
+	s.accessRoutes(m) // function URL configs and permissions (urls.go)
 	m.HandleFunc("GET /kumo/v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /kumo/v1/functions/{name}/logs", s.api(0, s.functionLogs))
+	m.HandleFunc("GET /kumo/v1/audit", s.api(0, s.auditLog))
 	m.HandleFunc("/", s.api(maxSmallBody, func(_ http.ResponseWriter, r *http.Request, _ []byte) error {
 		return kumo.Errorf(kumo.ErrNotFound, "Unknown operation: %s %s", r.Method, r.URL.Path)
 	}))
@@ -107,6 +111,11 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", uuid.NewString())
+	// Function URLs go first: they are not signed like the API (urlserve.go).
+	if id, rawPath, ok := s.matchFunctionURL(r); ok {
+		s.serveFunctionURL(w, r, id, rawPath)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -117,18 +126,21 @@ type handler func(w http.ResponseWriter, r *http.Request, body []byte) error
 func (s *Server) api(limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
+		w, audited := s.auditStart(w, r)
 		body, err := readBody(r, limit)
 		read := time.Since(began)
 		if err == nil {
 			err = s.verifier.Verify(r, body)
 		}
 		verified := time.Since(began)
+		audited.authenticated(r, err == nil)
 		if err == nil {
 			err = h(w, r, body)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 		}
+		s.auditFinish(audited, r)
 		s.log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path,
 			"bytes", len(body), "read", read, "verified", verified, "total", time.Since(began), "error", err)
 	}

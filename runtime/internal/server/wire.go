@@ -131,6 +131,7 @@ type functionConfiguration struct {
 	CodeSha256       string            `json:"CodeSha256"`
 	Version          string            `json:"Version"`
 	Environment      *environment      `json:"Environment,omitempty"`
+	KMSKeyArn        string            `json:"KMSKeyArn,omitempty"`
 	TracingConfig    tracingConfig     `json:"TracingConfig"`
 	RevisionId       string            `json:"RevisionId"`
 	State            string            `json:"State"`
@@ -144,9 +145,13 @@ type functionConfiguration struct {
 
 func (s *Server) configuration(f *kumo.Function) functionConfiguration {
 	size := f.EphemeralStorage
+	arn := s.scope.FunctionARN(f.Name)
+	if f.Version != "" && f.Version != kumo.VersionLatest {
+		arn = s.scope.QualifiedARN(f.Name, f.Version)
+	}
 	c := functionConfiguration{
 		FunctionName:     f.Name,
-		FunctionArn:      s.scope.FunctionARN(f.Name),
+		FunctionArn:      arn,
 		Runtime:          f.Runtime,
 		Role:             f.Role,
 		Handler:          f.Handler,
@@ -156,7 +161,8 @@ func (s *Server) configuration(f *kumo.Function) functionConfiguration {
 		MemorySize:       f.MemorySize,
 		LastModified:     kumo.LambdaTime(f.LastModified),
 		CodeSha256:       f.CodeSha256,
-		Version:          kumo.VersionLatest,
+		Version:          f.VersionName(),
+		KMSKeyArn:        f.KMSKeyArn,
 		TracingConfig:    tracingConfig{Mode: f.TracingMode},
 		RevisionId:       f.RevisionID,
 		State:            f.State,

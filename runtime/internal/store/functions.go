@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,7 +42,7 @@ func (s *Store) GetFunction(ctx context.Context, name string) (*kumo.Function, u
 	if err != nil {
 		return nil, 0, fmt.Errorf("get function %q: %w", name, err)
 	}
-	f, err := decodeFunction(e)
+	f, err := s.decodeFunction(e)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -52,7 +51,7 @@ func (s *Store) GetFunction(ctx context.Context, name string) (*kumo.Function, u
 
 // CreateFunction stores a new function; an existing one is a conflict.
 func (s *Store) CreateFunction(ctx context.Context, f *kumo.Function) (uint64, error) {
-	data, err := encodeFunction(f)
+	data, err := s.encodeFunction(f)
 	if err != nil {
 		return 0, err
 	}
@@ -69,7 +68,7 @@ func (s *Store) CreateFunction(ctx context.Context, f *kumo.Function) (uint64, e
 // UpdateFunction replaces the function if it is still at revision rev.
 // A changed function is a conflict, a missing one not found.
 func (s *Store) UpdateFunction(ctx context.Context, f *kumo.Function, rev uint64) (uint64, error) {
-	data, err := encodeFunction(f)
+	data, err := s.encodeFunction(f)
 	if err != nil {
 		return 0, err
 	}
@@ -125,7 +124,7 @@ func (s *Store) ListFunctions(ctx context.Context) ([]*kumo.Function, error) {
 				slices.SortFunc(fns, func(a, b *kumo.Function) int { return strings.Compare(a.Name, b.Name) })
 				return fns, nil
 			}
-			f, err := decodeFunction(e)
+			f, err := s.decodeFunction(e)
 			if err != nil {
 				return nil, fmt.Errorf("list functions: %w", err)
 			}
@@ -165,7 +164,7 @@ func (s *Store) WatchFunctions(ctx context.Context) (<-chan FunctionEvent, error
 			}
 			ev := FunctionEvent{Name: e.Key(), Revision: e.Revision()}
 			if e.Operation() == jetstream.KeyValuePut {
-				f, err := decodeFunction(e)
+				f, err := s.decodeFunction(e)
 				if err != nil {
 					s.log.Error("skip undecodable function", "function", e.Key(), "revision", e.Revision(), "error", err)
 					continue
@@ -182,31 +181,4 @@ func (s *Store) WatchFunctions(ctx context.Context) (<-chan FunctionEvent, error
 		}
 	}()
 	return out, nil
-}
-
-func encodeFunction(f *kumo.Function) ([]byte, error) {
-	if f == nil {
-		return nil, kumo.InvalidParameter("Function must not be nil")
-	}
-	if err := checkName(f.Name); err != nil {
-		return nil, err
-	}
-	data, err := json.Marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode function %q: %w", f.Name, err)
-	}
-	return data, nil
-}
-
-func decodeFunction(e jetstream.KeyValueEntry) (*kumo.Function, error) {
-	var f kumo.Function
-	if err := json.Unmarshal(e.Value(), &f); err != nil {
-		return nil, fmt.Errorf("decode function %q revision %d: %w", e.Key(), e.Revision(), err)
-	}
-	// The key is authoritative; a value naming another function would let
-	// one key shadow another in every host's cache.
-	if f.Name != e.Key() {
-		return nil, fmt.Errorf("decode function %q revision %d: value names %q", e.Key(), e.Revision(), f.Name)
-	}
-	return &f, nil
 }

@@ -202,7 +202,7 @@ func TestWatchSkipsForeignValues(t *testing.T) {
 	// be another function.
 	_, err := s.kv.Put(ctx, "junk", []byte("{not json"))
 	require.NoError(t, err)
-	data, err := encodeFunction(testFunction("victim"))
+	data, err := s.encodeFunction(testFunction("victim"))
 	require.NoError(t, err)
 	_, err = s.kv.Put(ctx, "impostor", data)
 	require.NoError(t, err)

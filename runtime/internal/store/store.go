@@ -49,13 +49,18 @@ type Config struct {
 	// LogMaxPerFunction bounds the log messages kept per function; 0 means
 	// 10000.
 	LogMaxPerFunction int64
+	// AuditMaxBytes and AuditMaxMsgs bound the audit stream; 0 means
+	// 64 MiB and 200000 records.
+	AuditMaxBytes int64
+	AuditMaxMsgs  int64
 }
 
 // Option configures Open.
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log    *slog.Logger
+	sealer Sealer
 }
 
 // WithLogger sets the logger for the store and the embedded server.
@@ -69,17 +74,27 @@ func WithLogger(l *slog.Logger) Option {
 
 // Store is kumo's connection to JetStream. It is safe for concurrent use.
 type Store struct {
-	log    *slog.Logger
-	srv    *server.Server // nil when connected to an external server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	kv     jetstream.KeyValue
-	logs   jetstream.Stream
-	closed chan struct{} // closed by the connection's closed handler
-	done   chan struct{} // closed when Close starts, stops watchers
+	log  *slog.Logger
+	srv  *server.Server // nil when connected to an external server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	logs jetstream.Stream
+	// versions and aliases hold published versions and aliases.
+	versions jetstream.KeyValue
+	aliases  jetstream.KeyValue
+	closed   chan struct{} // closed by the connection's closed handler
+	done     chan struct{} // closed when Close starts, stops watchers
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// sealer seals environments at rest; nil stores them in clear.
+	sealer Sealer
+
+	eventConfigs jetstream.KeyValue // event-invoke configs (eventconfig.go)
+
+	access accessBuckets // function URL configs and policies (access.go)
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and makes sure
@@ -96,6 +111,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 
 	s := &Store{
 		log:    o.log,
+		sealer: o.sealer,
 		closed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -231,6 +247,18 @@ func (s *Store) setup(ctx context.Context, cfg Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", logStream, err)
+	}
+	if err := s.setupVersions(ctx, cfg.Replicas); err != nil {
+		return err
+	}
+	if err := s.setupEventConfigs(ctx, cfg); err != nil {
+		return err
+	}
+	if err := s.setupAccess(ctx, cfg.Replicas); err != nil {
+		return err
+	}
+	if err := s.setupAudit(ctx, cfg); err != nil {
+		return err
 	}
 	return nil
 }
