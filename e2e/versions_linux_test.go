@@ -54,7 +54,7 @@ func TestRootCLI_VersionsAndWeightedAlias(t *testing.T) {
 	// An alias sending 20% to version 2.
 	var alias struct {
 		AliasArn, FunctionVersion string
-		RoutingConfig           struct{ AdditionalVersionWeights map[string]float64 }
+		RoutingConfig             struct{ AdditionalVersionWeights map[string]float64 }
 	}
 	h.awsJSON(t, &alias, "create-alias", "--function-name", name, "--name", "live", "--function-version", "1",
 		"--routing-config", `{"AdditionalVersionWeights":{"2":0.2}}`)

@@ -33,10 +33,10 @@ type Store interface {
 
 // Service runs invocations.
 type Service struct {
-	runner Runner
-	store  Store
-	scope  kumo.Scope
-	log    *slog.Logger
+	runner  Runner
+	store   Store
+	scope   kumo.Scope
+	log     *slog.Logger
 	limiter *limiter
 
 	mu       sync.RWMutex
