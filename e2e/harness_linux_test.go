@@ -59,6 +59,8 @@ type artifactSet struct {
 	fnPath  string
 	v2Zip   []byte // testdata/greeter as bootstrap
 	v2Path  string
+	urlZip  []byte // testdata/urlfn (function URL handler) as bootstrap
+	urlPath string
 }
 
 var (
@@ -126,7 +128,7 @@ func buildAll() (artifactSet, error) {
 	}
 	bins := filepath.Join(dir, "bin")
 	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bins+"/",
-		"./e2e/testdata/fn", "./e2e/testdata/greeter")
+		"./e2e/testdata/fn", "./e2e/testdata/greeter", "./e2e/testdata/urlfn")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -136,7 +138,7 @@ func buildAll() (artifactSet, error) {
 		bin  string
 		zip  *[]byte
 		path *string
-	}{{"fn", &a.fnZip, &a.fnPath}, {"greeter", &a.v2Zip, &a.v2Path}} {
+	}{{"fn", &a.fnZip, &a.fnPath}, {"greeter", &a.v2Zip, &a.v2Path}, {"urlfn", &a.urlZip, &a.urlPath}} {
 		b, err := os.ReadFile(filepath.Join(bins, f.bin))
 		if err != nil {
 			return a, err

@@ -20,6 +20,7 @@ import (
 	"github.com/kumo-dev/kumo/runtime/internal/auth"
 	"github.com/kumo-dev/kumo/runtime/internal/control"
 	"github.com/kumo-dev/kumo/runtime/internal/invoke"
+	"github.com/kumo-dev/kumo/runtime/internal/metrics"
 	"github.com/kumo-dev/kumo/runtime/internal/node"
 	"github.com/kumo-dev/kumo/runtime/internal/sandbox"
 	"github.com/kumo-dev/kumo/runtime/internal/server"
@@ -43,6 +44,9 @@ type Config struct {
 	// shutdown began; then their sandboxes are destroyed.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
+	// AsyncRetryDelay is the wait before the first retry of a failed
+	// async event (Lambda: 1 minute); every async delay scales with it.
+	AsyncRetryDelay time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -98,6 +102,7 @@ type Daemon struct {
 	sandboxes   *sandbox.Manager
 	node        *node.Node
 	invoke      *invoke.Service
+	metrics     *metrics.Metrics
 	control     *control.Service
 	listener    net.Listener
 	http        *http.Server
@@ -106,6 +111,7 @@ type Daemon struct {
 	closeOnce   bool
 	serveResult chan error
 	audit       *audit.Log
+	async       *asyncParts // async.go
 }
 
 // New starts every part of a host and listens, but serves nothing until
@@ -160,10 +166,20 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	d.invoke = invoke.New(d.node, d.store, scope, invoke.WithLogger(d.log.With("component", "invoke")), invoke.WithConcurrency(cfg.Concurrency))
+	d.metrics = metrics.New()
+	if err := d.openQueue(ctx); err != nil {
+		return nil, err
+	}
+	d.invoke = invoke.New(d.node, d.store, scope, invoke.WithLogger(d.log.With("component", "invoke")),
+		invoke.WithConcurrency(cfg.Concurrency), invoke.WithRecorder(d.metrics), invoke.WithEnqueuer(d.async.queue))
 	d.control = control.New(d.store, d.images, scope,
 		control.WithLogger(d.log.With("component", "control")),
-		control.WithChangeHook(d.invoke.Observe),
+		control.WithChangeHook(func(name string, f *kumo.Function) {
+			d.invoke.Observe(name, f)
+			if f == nil {
+				d.metrics.Forget(name)
+			}
+		}),
 		control.WithAliasHook(d.invoke.ObserveAlias),
 		control.WithVersionHook(d.invoke.ObserveVersion),
 		control.WithLimits(control.Limits{ConcurrentExecutions: cfg.Concurrency, UnreservedMinimum: unreservedMinimum(cfg.Concurrency)}))
@@ -173,8 +189,12 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err := d.control.WatchAccess(ctx); err != nil { // function URLs and policies
 		return nil, err
 	}
+	if err := d.startAsync(ctx, scope); err != nil {
+		return nil, err
+	}
 	verifier := auth.NewVerifier(d.creds, cfg.Region, "lambda")
-	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")), server.WithAuditor(d.audit))
+	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")), server.WithMetrics(d.metrics.Handler()), server.WithAuditor(d.audit),
+		server.WithEventConfigs(d.async.configs))
 	d.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -327,6 +347,7 @@ func (d *Daemon) teardown(ctx context.Context) error {
 	// Sandboxes go first: anything still running past the grace period is
 	// killed, which ends its invocation at once; then the node has nothing
 	// to wait for and unmounts the roots.
+	d.stopAsync()
 	if d.node != nil {
 		d.node.Stopping()
 	}
@@ -338,6 +359,7 @@ func (d *Daemon) teardown(ctx context.Context) error {
 		errs = append(errs, d.node.Close(nctx))
 		cancel()
 	}
+	d.waitAsync(ctx) // before the invoke path closes: workers still write logs
 	if d.invoke != nil {
 		d.invoke.Close()
 	}

@@ -116,16 +116,25 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev envelope, cfg 
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
 	if cond == CondSuccess {
-		if dest != "" {
+		// A success is never run again for the sake of its record: a
+		// record that could not be delivered is noted in the logs instead.
+		switch {
+		case len(errs) > 0:
+			log.Warn("event succeeded; its record was not delivered", "invokes", invokes, "delivery", notes[0])
+			line := fmt.Sprintf("KUMO ASYNC RequestId: %s Condition: %s ApproximateInvokeCount: %d %s\n", ev.RequestID, cond, invokes, notes[0])
+			if err := w.store.AppendLog(ctx, ev.Function, ev.RequestID, []byte(line)); err != nil {
+				log.Warn("record undelivered success record in the function's log", "error", err)
+			}
+		case dest != "":
 			log.Info("event succeeded", "invokes", invokes, "delivery", notes[0])
-		} else {
+		default:
 			log.Debug("event succeeded", "invokes", invokes)
 		}
 		return nil
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	line := fmt.Sprintf("KUMO ASYNC RequestId: %s Condition: %s ApproximateInvokeCount: %d", ev.RequestID, cond, invokes)
 	if cause != "" {
@@ -243,12 +252,18 @@ func (w *Worker) publish(ctx context.Context, subject string, payload []byte, id
 	msg.Header.Set("Content-Type", "application/json")
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := w.q.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id))
-	if err == nil {
+	// Ask first rather than try: a JetStream publish to a subject no
+	// stream captures would reach core subscribers and then time out
+	// waiting for an acknowledgement, and retrying it would deliver twice.
+	_, err := w.q.js.StreamNameBySubject(pctx, subject)
+	switch {
+	case err == nil:
+		if _, err := w.q.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id)); err != nil {
+			return false, fmt.Errorf("publish to %s: %w", subject, err)
+		}
 		return true, nil
-	}
-	if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
-		return false, fmt.Errorf("publish to %s: %w", subject, err)
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, fmt.Errorf("look up the stream of %s: %w", subject, err)
 	}
 	nc := w.q.js.Conn()
 	if err := nc.PublishMsg(msg); err != nil {

@@ -101,6 +101,7 @@ type CreateInput struct {
 	VPC              bool
 	Publish          bool
 	KMSKeyArn        string
+	DeadLetterTarget string // DeadLetterConfig.TargetArn
 }
 
 // CreateFunction validates the request, packages the code as an OCI image
@@ -129,6 +130,7 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 		TracingMode:      in.TracingMode,
 		Tags:             in.Tags,
 		KMSKeyArn:        in.KMSKeyArn,
+		DeadLetterTarget: in.DeadLetterTarget,
 	}
 	if f.PackageType == "" {
 		f.PackageType = kumo.PackageZip
@@ -275,6 +277,9 @@ func (s *Service) validateConfig(f *kumo.Function) error {
 	if err := validateKMSKeyArn(f.KMSKeyArn); err != nil {
 		return err
 	}
+	if err := s.ValidateDeadLetterTarget(f.DeadLetterTarget); err != nil {
+		return err
+	}
 	return validateEnvironment(f.Environment)
 }
 
@@ -417,6 +422,7 @@ type ConfigInput struct {
 	Runtime          *string
 	TracingMode      *string
 	KMSKeyArn        *string
+	DeadLetterTarget *string // DeadLetterConfig.TargetArn; "" clears it
 	RevisionID       string
 	Layers           []string
 	VPC              bool
@@ -447,6 +453,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		set(&f.Runtime, in.Runtime)
 		set(&f.TracingMode, in.TracingMode)
 		set(&f.KMSKeyArn, in.KMSKeyArn)
+		set(&f.DeadLetterTarget, in.DeadLetterTarget)
 		if in.Environment != nil {
 			f.Environment = *in.Environment
 		}

@@ -20,6 +20,8 @@ type target struct {
 	// latest is the function's $LATEST record, which carries settings of
 	// the whole function (reserved concurrency).
 	latest *kumo.Function
+	// alias is the alias invoked through, "" for none.
+	alias string
 }
 
 func isVersion(q string) bool {
@@ -64,6 +66,7 @@ func (s *Service) resolve(ctx context.Context, name, qualifier string) (target, 
 			}
 			return target{}, err
 		}
+		t.alias = version
 		version = pick(a)
 	}
 	if version == "" || version == kumo.VersionLatest {

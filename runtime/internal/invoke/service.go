@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/kumo-dev/kumo/runtime/internal/metrics"
 	"github.com/kumo-dev/kumo/runtime/internal/node"
 	"github.com/kumo-dev/kumo/runtime/kumo"
 )
@@ -33,11 +35,12 @@ type Store interface {
 
 // Service runs invocations.
 type Service struct {
-	runner  Runner
-	store   Store
-	scope   kumo.Scope
-	log     *slog.Logger
-	limiter *limiter
+	runner   Runner
+	store    Store
+	scope    kumo.Scope
+	log      *slog.Logger
+	limiter  *limiter
+	recorder Recorder
 
 	mu       sync.RWMutex
 	cache    map[string]cached
@@ -60,6 +63,22 @@ type logEntry struct {
 	function, requestID string
 	data                []byte
 }
+
+// Recorder receives what the metrics need; the default records nothing.
+type Recorder interface {
+	Invoked(metrics.Invocation)
+	Throttled(function, reason string)
+	Running(function string, delta int)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) Invoked(metrics.Invocation) {}
+func (noRecorder) Throttled(string, string)   {}
+func (noRecorder) Running(string, int)        {}
+
+// WithRecorder sends invocation metrics to r.
+func WithRecorder(r Recorder) Option { return func(s *Service) { s.recorder = r } }
 
 // Option configures a Service.
 type Option func(*Service)
@@ -88,6 +107,7 @@ func New(runner Runner, store Store, scope kumo.Scope, opts ...Option) *Service 
 		scope:    scope,
 		log:      slog.New(slog.DiscardHandler),
 		limiter:  newLimiter(DefaultConcurrency),
+		recorder: noRecorder{},
 		cache:    map[string]cached{},
 		versions: map[string]*kumo.Function{},
 		aliases:  map[string]*kumo.Alias{},
@@ -161,9 +181,15 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	release, err := s.limiter.acquire(target.latest)
 	if err != nil {
+		var kerr *kumo.Error
+		if errors.As(err, &kerr) {
+			s.recorder.Throttled(fn.Name, kerr.Reason)
+		}
 		return Response{}, err
 	}
 	defer release()
+	s.recorder.Running(fn.Name, 1)
+	defer s.recorder.Running(fn.Name, -1)
 
 	payload := req.Payload
 	if len(payload) == 0 {
@@ -182,6 +208,11 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	s.recordLog(fn.Name, inv.RequestID, out.Log)
+	s.recorder.Invoked(metrics.Invocation{
+		Function: fn.Name, Version: fn.VersionName(), Alias: target.alias,
+		Duration: out.Duration, Init: out.Init, Cold: out.Cold,
+		Error: out.ErrorType != "", MemoryMB: fn.MemorySize,
+	})
 	resp := Response{
 		RequestID:       inv.RequestID,
 		Payload:         out.Payload,

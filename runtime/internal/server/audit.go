@@ -104,15 +104,30 @@ type auditCall struct {
 	w         *statusWriter
 	began     time.Time
 	principal string
+	// function is set by handlers whose function is named in the body
+	// rather than the path.
+	function string
 }
 
-// auditStart wraps w to see the status of an audited call.
-func (s *Server) auditStart(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *auditCall) {
+type auditCallKey struct{}
+
+// auditStart wraps w to see the status of an audited call, and puts the
+// call in r's context for auditFunctionName.
+func (s *Server) auditStart(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *auditCall) {
 	if s.auditor == nil || dataPlane[operation(r.Pattern)] {
-		return w, nil
+		return w, r, nil
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	return sw, &auditCall{w: sw, began: time.Now(), principal: audit.PrincipalInvalid}
+	c := &auditCall{w: sw, began: time.Now(), principal: audit.PrincipalInvalid}
+	return sw, r.WithContext(context.WithValue(r.Context(), auditCallKey{}, c)), c
+}
+
+// auditFunctionName names the function of a call whose path does not,
+// such as CreateFunction's.
+func auditFunctionName(r *http.Request, name string) {
+	if c, ok := r.Context().Value(auditCallKey{}).(*auditCall); ok {
+		c.function = name
+	}
 }
 
 // authenticated notes whether the call's signature verified.
@@ -145,7 +160,7 @@ func (s *Server) auditFinish(c *auditCall, r *http.Request) {
 		Operation:  operation(r.Pattern),
 		Method:     r.Method,
 		Path:       r.URL.Path,
-		Function:   s.auditFunction(r),
+		Function:   s.auditFunction(r, c.function),
 		Status:     status,
 		DurationMs: time.Since(c.began).Milliseconds(),
 	}
@@ -155,9 +170,14 @@ func (s *Server) auditFinish(c *auditCall, r *http.Request) {
 	s.auditor.Record(rec)
 }
 
-// auditFunction is the function a call is about, from its path.
-func (s *Server) auditFunction(r *http.Request) string {
-	if name := r.PathValue("name"); name != "" {
+// auditFunction is the function a call is about, from its path or as the
+// handler named it.
+func (s *Server) auditFunction(r *http.Request, named string) string {
+	name := r.PathValue("name")
+	if name == "" {
+		name = named
+	}
+	if name != "" {
 		if ref, err := s.scope.ParseFunctionName(name); err == nil {
 			return ref.Name
 		}

@@ -133,7 +133,7 @@ func TestAuditRecordsControlPlaneCalls(t *testing.T) {
 	}{
 		{"GET", "/2015-03-31/functions", goodAuth, nil, &want{"ListFunctions", "AKIDAUDITTEST", "", "", 200}},
 		{"GET", "/2015-03-31/functions/", goodAuth, nil, &want{"ListFunctions", "AKIDAUDITTEST", "", "", 200}},
-		{"POST", "/2015-03-31/functions", goodAuth, create, &want{"CreateFunction", "AKIDAUDITTEST", "", "InvalidParameterValueException", 400}},
+		{"POST", "/2015-03-31/functions", goodAuth, create, &want{"CreateFunction", "AKIDAUDITTEST", "fn", "InvalidParameterValueException", 400}},
 		{"GET", "/2015-03-31/functions/missing", goodAuth, nil, &want{"GetFunction", "AKIDAUDITTEST", "missing", "ResourceNotFoundException", 404}},
 		{"GET", "/2015-03-31/functions/arn:aws:lambda:local:000000000000:function:byarn/configuration", goodAuth, nil, &want{"GetFunctionConfiguration", "AKIDAUDITTEST", "byarn", "ResourceNotFoundException", 404}},
 		{"DELETE", "/2015-03-31/functions/missing", "", nil, &want{"DeleteFunction", "anonymous", "missing", "MissingAuthenticationTokenException", 403}},

@@ -17,6 +17,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	if zip != nil && req.Code != nil {
 		req.Code.ZipFile = zip
 	}
+	auditFunctionName(r, req.FunctionName)
 	if req.FunctionName == "" {
 		return kumo.InvalidParameter("1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null")
 	}
@@ -46,6 +47,9 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 	}
 	if req.KMSKeyArn != nil {
 		in.KMSKeyArn = *req.KMSKeyArn
+	}
+	if t := req.DeadLetterConfig.target(); t != nil {
+		in.DeadLetterTarget = *t
 	}
 	if req.EphemeralStorage != nil {
 		in.EphemeralStorage = req.EphemeralStorage.Size
@@ -165,6 +169,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		in.Environment = &vars
 	}
 	in.KMSKeyArn = req.KMSKeyArn
+	in.DeadLetterTarget = req.DeadLetterConfig.target()
 	if req.EphemeralStorage != nil {
 		in.EphemeralStorage = req.EphemeralStorage.Size
 	}

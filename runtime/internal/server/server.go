@@ -59,7 +59,10 @@ type Server struct {
 	scope    kumo.Scope
 	log      *slog.Logger
 	mux      *http.ServeMux
+	metrics  http.Handler
 	auditor  Auditor
+
+	eventConfigs *control.EventConfigs // nil: not served (eventconfig.go)
 }
 
 // Option configures a Server.
@@ -67,6 +70,10 @@ type Option func(*Server)
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithMetrics serves h at /metrics, unauthenticated as Prometheus scrapes
+// it; it names functions but carries no code, configuration or payloads.
+func WithMetrics(h http.Handler) Option { return func(s *Server) { s.metrics = h } }
 
 // New returns the API handler.
 func New(ctl *control.Service, inv Invoker, logs Logs, verifier Verifier, opts ...Option) *Server {
@@ -97,7 +104,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /2016-08-19/account-settings", s.api(0, s.accountSettings))
 	m.HandleFunc("GET /2016-08-19/account-settings/{$}", s.api(0, s.accountSettings))
 	s.routesVersions(m)
+	if s.metrics != nil {
+		m.Handle("GET /metrics", s.metrics)
+	}
 	s.accessRoutes(m) // function URL configs and permissions (urls.go)
+	s.eventConfigRoutes(m)
 	m.HandleFunc("GET /kumo/v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -126,7 +137,7 @@ type handler func(w http.ResponseWriter, r *http.Request, body []byte) error
 func (s *Server) api(limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
-		w, audited := s.auditStart(w, r)
+		w, r, audited := s.auditStart(w, r)
 		body, err := readBody(r, limit)
 		read := time.Since(began)
 		if err == nil {

@@ -55,7 +55,7 @@ type createFunctionRequest struct {
 	Publish                bool              `json:"Publish"`
 	VpcConfig              *vpcConfig        `json:"VpcConfig"`
 	PackageType            string            `json:"PackageType"`
-	DeadLetterConfig       opaque            `json:"DeadLetterConfig"`
+	DeadLetterConfig       *deadLetterConfig `json:"DeadLetterConfig"`
 	Environment            *environment      `json:"Environment"`
 	KMSKeyArn              *string           `json:"KMSKeyArn"`
 	TracingConfig          *tracingConfig    `json:"TracingConfig"`
@@ -97,7 +97,7 @@ type updateConfigRequest struct {
 	VpcConfig              *vpcConfig        `json:"VpcConfig"`
 	Environment            *environment      `json:"Environment"`
 	Runtime                *string           `json:"Runtime"`
-	DeadLetterConfig       opaque            `json:"DeadLetterConfig"`
+	DeadLetterConfig       *deadLetterConfig `json:"DeadLetterConfig"`
 	KMSKeyArn              *string           `json:"KMSKeyArn"`
 	TracingConfig          *tracingConfig    `json:"TracingConfig"`
 	RevisionId             string            `json:"RevisionId"`
@@ -132,6 +132,7 @@ type functionConfiguration struct {
 	Version          string            `json:"Version"`
 	Environment      *environment      `json:"Environment,omitempty"`
 	KMSKeyArn        string            `json:"KMSKeyArn,omitempty"`
+	DeadLetterConfig *deadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	TracingConfig    tracingConfig     `json:"TracingConfig"`
 	RevisionId       string            `json:"RevisionId"`
 	State            string            `json:"State"`
@@ -163,6 +164,7 @@ func (s *Server) configuration(f *kumo.Function) functionConfiguration {
 		CodeSha256:       f.CodeSha256,
 		Version:          f.VersionName(),
 		KMSKeyArn:        f.KMSKeyArn,
+		DeadLetterConfig: deadLetter(f.DeadLetterTarget),
 		TracingConfig:    tracingConfig{Mode: f.TracingMode},
 		RevisionId:       f.RevisionID,
 		State:            f.State,
