@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -179,4 +181,42 @@ func TestRootSDK_ReservedConcurrencyIsExact(t *testing.T) {
 	_, err = h.lambda.PutFunctionConcurrency(t.Context(), &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(settings.AccountLimit.ConcurrentExecutions)})
 	var ip *types.InvalidParameterValueException
 	require.ErrorAs(t, err, &ip, "reservations must leave the unreserved minimum")
+}
+
+func TestRootSDK_AliasUpdateKeepsInFlightInvocations(t *testing.T) {
+	a := artifacts(t)
+	h := sharedHost(t)
+	name := h.createFn(t, "alup", a.fnZip, withTimeout(30))
+	for i := range 2 {
+		_, err := h.lambda.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(name),
+			Environment: &types.Environment{Variables: map[string]string{"GEN": fmt.Sprint(i)}}})
+		require.NoError(t, err)
+		_, err = h.lambda.PublishVersion(t.Context(), &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+		require.NoError(t, err)
+	}
+	al, err := h.lambda.CreateAlias(t.Context(), &lambda.CreateAliasInput{FunctionName: aws.String(name), Name: aws.String("live"), FunctionVersion: aws.String("1")})
+	require.NoError(t, err)
+
+	type result struct {
+		out *lambda.InvokeOutput
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := h.lambda.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(name), Qualifier: aws.String("live"), Payload: []byte(`{"mode":"sleep","ms":2500}`)})
+		done <- result{out, err}
+	}()
+	eventually(t, 20*time.Second, func() bool { return len(fnProcs(name)) > 0 }, "the slow invocation started")
+	time.Sleep(300 * time.Millisecond)
+	_, err = h.lambda.UpdateAlias(t.Context(), &lambda.UpdateAliasInput{FunctionName: aws.String(name), Name: aws.String("live"), FunctionVersion: aws.String("2"), RevisionId: al.RevisionId})
+	require.NoError(t, err)
+
+	r := <-done
+	require.NoError(t, r.err, "an alias update never drops an invocation in flight")
+	require.Nil(t, r.out.FunctionError, "%s", r.out.Payload)
+	require.Equal(t, "1", aws.ToString(r.out.ExecutedVersion))
+	require.Contains(t, string(r.out.Payload), `"slept_ms":2500`)
+	out, err := h.lambda.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String(name), Qualifier: aws.String("live"), Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	require.Equal(t, "2", aws.ToString(out.ExecutedVersion), "the next invocation follows the new routing")
 }

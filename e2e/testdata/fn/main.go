@@ -56,6 +56,11 @@ func handler(ctx context.Context, raw json.RawMessage) (any, error) {
 	}
 	// Every invocation's log names the process it ran in.
 	fmt.Printf("instance=%s mode=%s\n", instanceID, ev.Mode)
+	// With LOG_EVENT set the event itself goes to the log: async tests read
+	// what a destination function received from its log.
+	if os.Getenv("LOG_EVENT") != "" {
+		fmt.Printf("event=%s\n", raw)
+	}
 	switch ev.Mode {
 	case "", "echo":
 		return echo(ctx, raw, ev), nil

@@ -21,7 +21,7 @@ type seen struct {
 	Query           map[string]string `json:"query"`
 	Headers         map[string]string `json:"headers"`
 	Cookies         []string          `json:"cookies"`
-	Body            string            `json:"body"`
+	Body            []byte            `json:"body"` // decoded; JSON carries it as base64
 	IsBase64Encoded bool              `json:"isBase64Encoded"`
 	APIID           string            `json:"apiId"`
 	DomainPrefix    string            `json:"domainPrefix"`
@@ -38,13 +38,13 @@ func handler(_ context.Context, req events.LambdaFunctionURLRequest) (any, error
 			Body:       strings.NewReader("streamed body"),
 		}, nil
 	}
-	body := req.Body
+	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		raw, err := base64.StdEncoding.DecodeString(req.Body)
 		if err != nil {
 			return nil, err
 		}
-		body = string(raw)
+		body = raw
 	}
 	out := seen{
 		Method: req.RequestContext.HTTP.Method, RawPath: req.RawPath, RawQueryString: req.RawQueryString,
