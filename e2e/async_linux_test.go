@@ -149,7 +149,7 @@ func TestRootAsync_RetriesThenOnFailureDestination(t *testing.T) {
 		rec = h.records(t, dest)[id]
 		return rec != nil
 	}, "the on-failure destination receives the record of %s", id)
-	assert.Equal(t, 3, h.runsOf(t, fn, id), "1 attempt + 2 retries")
+	assert.Equal(t, 3, h.runsOf(t, fn, id), "1 attempt + 2 retries\n%v", h.fnLogs(t, fn))
 	rc := rec["requestContext"].(map[string]any)
 	assert.Equal(t, "RetriesExhausted", rc["condition"])
 	assert.Equal(t, float64(3), rc["approximateInvokeCount"])
@@ -204,6 +204,7 @@ func TestRootAsync_EventInvokeConfigCRUD(t *testing.T) {
 	require.Len(t, list.FunctionEventInvokeConfigs, 1)
 
 	// Put replaces: the destinations are gone.
+	put = nil
 	h.awsJSON(t, &put, "put-function-event-invoke-config", "--function-name", fn, "--maximum-retry-attempts", "2")
 	assert.Equal(t, map[string]any{"OnSuccess": map[string]any{}, "OnFailure": map[string]any{}}, put["DestinationConfig"])
 	assert.NotContains(t, put, "MaximumEventAgeInSeconds")
@@ -253,6 +254,7 @@ func TestRootAsync_EventInvokeConfigCRUD(t *testing.T) {
 		require.NotNil(t, cfg.DeadLetterConfig)
 		assert.Equal(t, dlq, aws.ToString(cfg.DeadLetterConfig.TargetArn))
 		requireCLIError(t, h.aws(t, "update-function-configuration", "--function-name", fn, "--dead-letter-config", "TargetArn=arn:aws:sqs:us-east-1:000000000000:q"), "InvalidParameterValueException")
+		c = nil
 		h.awsJSON(t, &c, "update-function-configuration", "--function-name", fn, "--dead-letter-config", "TargetArn=")
 		assert.NotContains(t, c, "DeadLetterConfig")
 	})
