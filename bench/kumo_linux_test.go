@@ -123,8 +123,21 @@ func startKumo(ctx context.Context, binary, dataDir, codeDir string) (_ *kumoSer
 			shared.Credentials.AccessKeyID, shared.Credentials.SecretAccessKey, ""),
 		// A failed sample must fail, not be retried into a slow one.
 		Retryer: aws.NopRetryer{},
+		// The SDK keeps 10 idle connections per host; the throughput
+		// benchmark's 16 callers would otherwise dial a new one for some
+		// of their calls and time TCP handshakes, not kumo.
+		HTTPClient: &http.Client{Transport: keepAliveTransport(64)},
 	})
 	return k, nil
+}
+
+// keepAliveTransport is the default transport keeping up to idle
+// connections to each host.
+func keepAliveTransport(idle int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, idle)
+	t.MaxIdleConnsPerHost = idle
+	return t
 }
 
 func waitHealthy(ctx context.Context, endpoint string) error {
@@ -238,28 +251,73 @@ func (k *kumoServer) forceCold(ctx context.Context, name string) error {
 // must not be served warm, and a warm sample that was a cold start must be
 // counted, not hidden in the p99.
 func (k *kumoServer) invoke(ctx context.Context, name string, payload []byte) (cold bool, err error) {
-	out, err := k.lambda.Invoke(ctx, &lambda.InvokeInput{
+	r, err := k.invokeQualified(ctx, name, "", payload)
+	return r.cold, err
+}
+
+// invoked is what one invocation reported beside the echoed payload.
+type invoked struct {
+	cold    bool   // the REPORT line has an Init Duration: a new sandbox served it
+	version string // X-Amz-Executed-Version
+}
+
+// invokeQualified is invoke of a version or alias ("" for $LATEST).
+func (k *kumoServer) invokeQualified(ctx context.Context, name, qualifier string, payload []byte) (invoked, error) {
+	in := &lambda.InvokeInput{
 		FunctionName: aws.String(name),
 		Payload:      payload,
 		LogType:      types.LogTypeTail,
-	})
+	}
+	if qualifier != "" {
+		name += ":" + qualifier
+		in.Qualifier = aws.String(qualifier)
+	}
+	out, err := k.lambda.Invoke(ctx, in)
 	if err != nil {
-		return false, fmt.Errorf("invoke %s: %w", name, err)
+		return invoked{}, fmt.Errorf("invoke %s: %w", name, err)
 	}
 	if out.FunctionError != nil {
-		return false, fmt.Errorf("invoke %s: function error %s: %s", name, *out.FunctionError, out.Payload)
+		return invoked{}, fmt.Errorf("invoke %s: function error %s: %s", name, *out.FunctionError, out.Payload)
 	}
 	if err := checkEcho(payload, out.Payload); err != nil {
-		return false, fmt.Errorf("invoke %s: %w", name, err)
+		return invoked{}, fmt.Errorf("invoke %s: %w", name, err)
 	}
 	tail, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
 	if err != nil {
-		return false, fmt.Errorf("invoke %s: log result: %w", name, err)
+		return invoked{}, fmt.Errorf("invoke %s: log result: %w", name, err)
 	}
 	if !bytes.Contains(tail, []byte("REPORT RequestId")) {
-		return false, fmt.Errorf("invoke %s: no REPORT line in the log tail %q", name, tail)
+		return invoked{}, fmt.Errorf("invoke %s: no REPORT line in the log tail %q", name, tail)
 	}
-	return bytes.Contains(tail, []byte("Init Duration")), nil
+	return invoked{
+		cold:    bytes.Contains(tail, []byte("Init Duration")),
+		version: aws.ToString(out.ExecutedVersion),
+	}, nil
+}
+
+// publish snapshots $LATEST as a new version and returns its number.
+func (k *kumoServer) publish(ctx context.Context, name string) (string, error) {
+	out, err := k.lambda.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("publish version of %s: %w", name, err)
+	}
+	return aws.ToString(out.Version), nil
+}
+
+// createAlias points alias at version, with optional extra weights.
+func (k *kumoServer) createAlias(ctx context.Context, name, alias, version string, weights map[string]float64) error {
+	in := &lambda.CreateAliasInput{
+		FunctionName:    aws.String(name),
+		Name:            aws.String(alias),
+		FunctionVersion: aws.String(version),
+	}
+	if len(weights) > 0 {
+		in.RoutingConfig = &types.AliasRoutingConfiguration{AdditionalVersionWeights: weights}
+	}
+	if _, err := k.lambda.CreateAlias(ctx, in); err != nil {
+		return fmt.Errorf("create alias %s of %s: %w", alias, name, err)
+	}
+	return nil
 }
 
 // invokeCold is invoke for a sample that must be a cold start.

@@ -115,7 +115,7 @@ func TestPermissions(t *testing.T) {
 	require.NotEmpty(t, rev)
 	var policy struct {
 		Version, Id string
-		Statement  []map[string]any
+		Statement   []map[string]any
 	}
 	require.NoError(t, json.Unmarshal([]byte(doc), &policy))
 	assert.Equal(t, "2012-10-17", policy.Version)
@@ -314,7 +314,6 @@ func TestWatchAccess_OtherHost(t *testing.T) {
 	require.NoError(t, a.DeleteFunctionURLConfig(ctx, "w", ""))
 	require.Eventually(t, func() bool { _, ok := b.FunctionURL(before.ID); return !ok }, 10*time.Second, 10*time.Millisecond)
 }
-
 
 func TestFunctionURLConfigs_Alias(t *testing.T) {
 	t.Parallel()

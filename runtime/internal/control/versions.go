@@ -221,6 +221,9 @@ func (s *Service) deleteVersion(ctx context.Context, name, version string) error
 	if len(users) > 0 {
 		return kumo.Errorf(kumo.ErrConflict, "Unable to delete version because the following aliases reference it: [%s]", strings.Join(users, ", "))
 	}
+	if err := s.DropQualifierAccess(ctx, name, version); err != nil {
+		return err
+	}
 	if err := s.store.DeleteVersion(ctx, name, version); err != nil {
 		return err
 	}
@@ -420,6 +423,11 @@ func (s *Service) UpdateAlias(ctx context.Context, function, name string, in Ali
 func (s *Service) DeleteAlias(ctx context.Context, function, name string) error {
 	a, _, err := s.getAlias(ctx, function, name)
 	if err != nil {
+		return err
+	}
+	// Its URL config and permissions go with it, before it does, so none
+	// is ever left pointing at a missing alias.
+	if err := s.DropQualifierAccess(ctx, a.Function, a.Name); err != nil {
 		return err
 	}
 	if err := s.store.DeleteAlias(ctx, a.Function, a.Name); err != nil {

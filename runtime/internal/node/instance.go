@@ -31,6 +31,7 @@ type instance struct {
 	parkMu       sync.Mutex
 	idle         bool
 	frozen       bool
+	freezeTimer  *time.Timer
 	lastUsed     time.Time
 	initLog      []byte
 	initDuration time.Duration
@@ -202,6 +203,9 @@ func (inst *instance) unpark() error {
 	inst.parkMu.Lock()
 	defer inst.parkMu.Unlock()
 	inst.idle = false
+	if inst.freezeTimer != nil {
+		inst.freezeTimer.Stop()
+	}
 	if !inst.frozen {
 		return nil
 	}
@@ -245,6 +249,11 @@ func (inst *instance) maxMemMB() int {
 
 func (inst *instance) destroy() {
 	inst.destroyOnce.Do(func() {
+		inst.parkMu.Lock()
+		if inst.freezeTimer != nil {
+			inst.freezeTimer.Stop()
+		}
+		inst.parkMu.Unlock()
 		if inst.api != nil {
 			_ = inst.api.Close()
 		}

@@ -51,6 +51,7 @@ type Node struct {
 	scope       kumo.Scope
 	rootfsDir   string
 	idleTimeout time.Duration
+	freezeDelay time.Duration
 	log         *slog.Logger
 
 	// stopping is set when the host starts killing sandboxes on shutdown.
@@ -72,6 +73,12 @@ type Option func(*Node)
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
 
+// DefaultFreezeDelay is how long an idle instance runs before it is frozen.
+const DefaultFreezeDelay = 100 * time.Millisecond
+
+// WithFreezeDelay sets how long an idle instance runs before it is frozen.
+func WithFreezeDelay(d time.Duration) Option { return func(n *Node) { n.freezeDelay = d } }
+
 // WithIdleTimeout sets how long an unused warm instance is kept.
 func WithIdleTimeout(d time.Duration) Option { return func(n *Node) { n.idleTimeout = d } }
 
@@ -85,6 +92,7 @@ func New(sandboxes Sandboxes, images Images, scope kumo.Scope, rootfsDir string,
 		scope:       scope,
 		rootfsDir:   rootfsDir,
 		idleTimeout: DefaultIdleTimeout,
+		freezeDelay: DefaultFreezeDelay,
 		log:         slog.New(slog.DiscardHandler),
 		pools:       map[string]*pool{},
 		mounts:      map[string]string{},
@@ -227,9 +235,12 @@ func (n *Node) takeReady(ctx context.Context, p *pool) *instance {
 }
 
 // park returns a warm instance to its pool at once, so a back-to-back
-// invocation finds it, and freezes it in the background unless an
-// invocation took it first. Freezing is off the caller's path: the response
-// has already gone out.
+// invocation finds it, and freezes it freezeDelay later unless an
+// invocation took it first. Freezing is off the caller's path, and the
+// delay keeps bursts of invocations from freezing and thawing a sandbox
+// between each: on cgroup v1 a freeze can take 10-50 ms (the freezer
+// retries and sleeps while tasks are still FREEZING), and the next
+// invocation would wait for it.
 func (n *Node) park(p *pool, inst *instance) {
 	inst.parkMu.Lock()
 	inst.idle = true
@@ -239,7 +250,8 @@ func (n *Node) park(p *pool, inst *instance) {
 		inst.destroy()
 		return
 	}
-	go func() {
+	inst.parkMu.Lock()
+	inst.freezeTimer = time.AfterFunc(n.freezeDelay, func() {
 		inst.parkMu.Lock()
 		defer inst.parkMu.Unlock()
 		if !inst.idle || inst.frozen {
@@ -252,7 +264,8 @@ func (n *Node) park(p *pool, inst *instance) {
 			return
 		}
 		inst.frozen = true
-	}()
+	})
+	inst.parkMu.Unlock()
 }
 
 // poolKey names the pool of one version of a function: instances never

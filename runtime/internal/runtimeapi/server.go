@@ -177,6 +177,10 @@ func (s *Server) markAnswered(id string) {
 type call struct {
 	inv  Invocation
 	done chan Result
+	// abandoned is set (under Server.mu) when Invoke gave up on the call.
+	// It is per call, not per request id: a retried async event comes
+	// back under the id it had, to the same warm instance.
+	abandoned bool
 }
 
 // New starts serving the Runtime API on ln in a goroutine. Close stops it
@@ -336,6 +340,7 @@ func (s *Server) abandon(c *call) {
 	if s.current == c {
 		s.current = nil
 	}
+	c.abandoned = true
 	s.markAnswered(c.inv.RequestID)
 }
 
@@ -364,7 +369,7 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		if s.answered[c.inv.RequestID] {
+		if c.abandoned {
 			// Invoke gave up on it between the dequeue and now.
 			c = nil
 		} else {
