@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -219,4 +220,36 @@ func TestRootSDK_AliasUpdateKeepsInFlightInvocations(t *testing.T) {
 	out, err := h.lambda.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String(name), Qualifier: aws.String("live"), Payload: []byte(`{}`)})
 	require.NoError(t, err)
 	require.Equal(t, "2", aws.ToString(out.ExecutedVersion), "the next invocation follows the new routing")
+}
+
+func TestRootAsync_EventsBeyondReservedConcurrencyWaitThenRun(t *testing.T) {
+	a := artifacts(t)
+	h := newHost(t, newDataDir(t), "--async-retry-delay", "2s")
+	name := h.createFn(t, "async-conc", a.fnZip, withTimeout(30))
+	_, err := h.lambda.PutFunctionConcurrency(t.Context(), &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(1)})
+	require.NoError(t, err)
+
+	var ids []string
+	for range 4 {
+		ids = append(ids, h.invokeEvent(t, name, map[string]any{"mode": "sleep", "ms": 700}))
+	}
+	// One runs at a time; the others are throttled, wait, and run later.
+	eventually(t, 90*time.Second, func() bool {
+		for _, id := range ids {
+			if h.runsOf(t, name, id) == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every event beyond the limit eventually runs")
+	for _, id := range ids {
+		require.Equal(t, 1, h.runsOf(t, name, id), "event %s runs once: throttles do not spend retries or duplicate runs", id)
+	}
+	resp, err := http.Get(h.endpoint + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), fmt.Sprintf(`kumo_async_event_age_seconds_count{function=%q}`, name))
+	require.Contains(t, string(body), fmt.Sprintf(`kumo_async_events_retried_total{function=%q}`, name), "throttled events were retried")
 }

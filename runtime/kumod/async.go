@@ -37,7 +37,9 @@ func (d *Daemon) startAsync(ctx context.Context, scope kumo.Scope) error {
 	d.async.worker = async.NewWorker(d.async.queue, d.invoke, d.store, scope,
 		async.WithLogger(d.log.With("component", "async")),
 		async.WithSlots(d.cfg.Concurrency),
-		async.WithRetryDelay(d.cfg.AsyncRetryDelay))
+		async.WithRetryDelay(d.cfg.AsyncRetryDelay),
+		async.WithRecorder(d.metrics))
+	d.metrics.SetAsyncQueue(d.async.queue.PendingByFunction)
 	if err := d.async.worker.Start(ctx); err != nil {
 		d.async.worker = nil
 		return fmt.Errorf("start async workers: %w", err)

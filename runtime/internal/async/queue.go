@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -239,4 +240,18 @@ func attemptsKey(requestID string) string {
 		return "_"
 	}
 	return string(b)
+}
+
+// Pending counts the events waiting or running per function, read from the
+// stream itself so the figure is right across restarts.
+func (q *Queue) PendingByFunction(ctx context.Context) (map[string]uint64, error) {
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("read async queue: %w", err)
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		out[strings.TrimPrefix(subject, subjectPrefix)] = n
+	}
+	return out, nil
 }

@@ -63,6 +63,7 @@ type Worker struct {
 	now        func() time.Time
 	retryDelay time.Duration
 	slots      chan struct{}
+	recorder   Recorder
 
 	stop      context.CancelFunc // stops fetching, the mover and the watch
 	runCtx    context.Context    // events run under it; cancelled last
@@ -76,6 +77,22 @@ type Option func(*Worker)
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.log = l } }
+
+// Recorder receives the async queue's metrics.
+type Recorder interface {
+	AsyncStarted(function string, age time.Duration)
+	AsyncRetried(function string)
+	AsyncDeadLettered(function string)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) AsyncStarted(string, time.Duration) {}
+func (noRecorder) AsyncRetried(string)                {}
+func (noRecorder) AsyncDeadLettered(string)           {}
+
+// WithRecorder sends the worker's metrics to r.
+func WithRecorder(r Recorder) Option { return func(w *Worker) { w.recorder = r } }
 
 // WithSlots sets how many events run at once on this host (each needs a
 // concurrency slot of the invoke path too).
@@ -110,6 +127,7 @@ func NewWorker(q *Queue, inv Invoker, st Store, scope kumo.Scope, opts ...Option
 		now:        time.Now,
 		retryDelay: DefaultRetryDelay,
 		slots:      make(chan struct{}, invoke.DefaultConcurrency),
+		recorder:   noRecorder{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -317,6 +335,7 @@ func (w *Worker) process(ctx context.Context, ev envelope, delivered uint64, sto
 	if fn != nil {
 		timeout = time.Duration(fn.Timeout) * time.Second
 	}
+	w.recorder.AsyncStarted(ev.Function, w.now().Sub(ev.EnqueuedAt))
 	limit := time.AfterFunc(timeout+w.q.ackWait+deliveryMargin, stopBeat)
 	defer limit.Stop()
 	resp, err := w.inv.Invoke(ctx, invoke.Request{
@@ -337,6 +356,7 @@ func (w *Worker) process(ctx context.Context, ev envelope, delivered uint64, sto
 		// out, without spending a retry.
 		d := min(w.backoff(delivered), remaining)
 		log.Debug("event not run; retrying", "error", err, "delay", d)
+		w.recorder.AsyncRetried(ev.Function)
 		return false, d
 	case resp.FunctionError != "":
 		attempts++
@@ -350,6 +370,7 @@ func (w *Worker) process(ctx context.Context, ev envelope, delivered uint64, sto
 		}
 		d := min(w.retryDelay*time.Duration(attempts), remaining)
 		log.Info("event failed; retrying", "attempt", attempts, "delay", d)
+		w.recorder.AsyncRetried(ev.Function)
 		return false, d
 	}
 	return w.settle(ctx, log, ev, cfg, fn, CondSuccess, attempts+1, &resp, "")
@@ -362,6 +383,9 @@ func (w *Worker) settle(ctx context.Context, log *slog.Logger, ev envelope, cfg 
 	if err := w.finish(ctx, log, ev, cfg, fn, cond, invokes, resp, cause); err != nil {
 		log.Warn("deliver failed event; retrying delivery", "condition", cond, "error", err)
 		return false, storeRetry
+	}
+	if cond != CondSuccess {
+		w.recorder.AsyncDeadLettered(ev.Function)
 	}
 	return true, 0
 }

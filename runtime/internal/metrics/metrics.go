@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +36,7 @@ type Metrics struct {
 	initDuration *prometheus.HistogramVec
 	billed       *prometheus.CounterVec
 	gbSeconds    *prometheus.CounterVec
-	asyncQueued  *prometheus.GaugeVec
+	asyncQueued  *queueCollector
 	asyncAge     *prometheus.HistogramVec
 	asyncRetried *prometheus.CounterVec
 	asyncDead    *prometheus.CounterVec
@@ -73,7 +75,8 @@ func New() *Metrics {
 	m.initDuration = histogram("init_duration_seconds", "Init duration of new sandboxes.", "function", "version")
 	m.billed = counter("billed_duration_seconds_total", "Billed duration (rounded up to the millisecond, as Lambda bills).", "function")
 	m.gbSeconds = counter("gb_seconds_total", "Billed duration times configured memory in GB.", "function")
-	m.asyncQueued = gauge("async_events_queued", "Asynchronous events waiting or running.", "function")
+	m.asyncQueued = &queueCollector{desc: prometheus.NewDesc("kumo_async_events_queued", "Asynchronous events waiting or running, read from the queue at scrape time.", []string{"function"}, nil)}
+	m.reg.MustRegister(m.asyncQueued)
 	m.asyncAge = histogram("async_event_age_seconds", "Age of asynchronous events when they run.", "function")
 	m.asyncRetried = counter("async_events_retried_total", "Asynchronous events retried.", "function")
 	m.asyncDead = counter("async_events_dead_lettered_total", "Asynchronous events sent to a dead-letter queue or on-failure destination, or dropped when neither is configured.", "function")
@@ -117,9 +120,40 @@ func (m *Metrics) Running(function string, delta int) {
 	m.concurrent.WithLabelValues(function).Add(float64(delta))
 }
 
-// AsyncQueued moves the count of queued asynchronous events.
-func (m *Metrics) AsyncQueued(function string, delta int) {
-	m.asyncQueued.WithLabelValues(function).Add(float64(delta))
+// SetAsyncQueue tells the metrics how to count queued asynchronous events;
+// the queue is counted at scrape time, so the figure survives restarts.
+func (m *Metrics) SetAsyncQueue(pending func(context.Context) (map[string]uint64, error)) {
+	m.asyncQueued.mu.Lock()
+	defer m.asyncQueued.mu.Unlock()
+	m.asyncQueued.pending = pending
+}
+
+// queueCollector reports the async queue's length per function.
+type queueCollector struct {
+	desc    *prometheus.Desc
+	mu      sync.Mutex
+	pending func(context.Context) (map[string]uint64, error)
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	pending := c.pending
+	c.mu.Unlock()
+	if pending == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := pending(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for fn, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), fn)
+	}
 }
 
 // AsyncStarted records the age of an asynchronous event as it runs.
@@ -139,7 +173,7 @@ func (m *Metrics) Forget(function string) {
 	match := prometheus.Labels{"function": function}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.invocations, m.errors, m.throttles, m.duration, m.concurrent, m.coldStarts, m.initDuration, m.billed, m.gbSeconds, m.asyncQueued, m.asyncAge, m.asyncRetried, m.asyncDead} {
+	}{m.invocations, m.errors, m.throttles, m.duration, m.concurrent, m.coldStarts, m.initDuration, m.billed, m.gbSeconds, m.asyncAge, m.asyncRetried, m.asyncDead} {
 		v.DeletePartialMatch(match)
 	}
 }
