@@ -183,13 +183,9 @@ func (s *Server) deleteEventConfig(w http.ResponseWriter, r *http.Request, _ []b
 
 func (s *Server) listEventConfigs(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	q := r.URL.Query()
-	maxItems := 0
-	if v := q.Get("MaxItems"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return kumo.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must be a number", v)
-		}
-		maxItems = n
+	maxItems, err := parseMaxItems(r)
+	if err != nil {
+		return err
 	}
 	name, err := s.configName(r)
 	if err != nil {

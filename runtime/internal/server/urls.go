@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/kumo-dev/kumo/runtime/internal/control"
 	"github.com/kumo-dev/kumo/runtime/kumo"
@@ -154,13 +153,9 @@ func (s *Server) deleteFunctionURLConfig(w http.ResponseWriter, r *http.Request,
 
 func (s *Server) listFunctionURLConfigs(w http.ResponseWriter, r *http.Request, _ []byte) error {
 	q := r.URL.Query()
-	maxItems := 0
-	if v := q.Get("MaxItems"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return kumo.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must be a number", v)
-		}
-		maxItems = n
+	maxItems, err := parseMaxItems(r)
+	if err != nil {
+		return err
 	}
 	cs, next, err := s.control.ListFunctionURLConfigs(r.Context(), r.PathValue("name"), q.Get("Marker"), maxItems)
 	if err != nil {

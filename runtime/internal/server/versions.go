@@ -41,8 +41,8 @@ func (s *Server) publishVersion(w http.ResponseWriter, r *http.Request, body []b
 	return nil
 }
 
-// maxItems parses the MaxItems query parameter (0 when absent).
-func maxItems(r *http.Request) (int, error) {
+// parseMaxItems parses the MaxItems query parameter (0 when absent).
+func parseMaxItems(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("MaxItems")
 	if v == "" {
 		return 0, nil
@@ -55,7 +55,7 @@ func maxItems(r *http.Request) (int, error) {
 }
 
 func (s *Server) listVersions(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	n, err := maxItems(r)
+	n, err := parseMaxItems(r)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (s *Server) deleteAlias(w http.ResponseWriter, r *http.Request, _ []byte) e
 }
 
 func (s *Server) listAliases(w http.ResponseWriter, r *http.Request, _ []byte) error {
-	n, err := maxItems(r)
+	n, err := parseMaxItems(r)
 	if err != nil {
 		return err
 	}

@@ -272,48 +272,26 @@ type AliasEvent struct {
 
 // WatchAliases sends every alias, then each change, until ctx ends.
 func (s *Store) WatchAliases(ctx context.Context) (<-chan AliasEvent, error) {
-	w, err := s.aliases.WatchAll(ctx)
+	entries, err := kvWatch(ctx, s, s.aliases, func(key string, a *kumo.Alias) error {
+		if versionKey(a.Function, a.Name) != key {
+			return fmt.Errorf("value names %s:%s", a.Function, a.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watch aliases: %w", err)
 	}
 	out := make(chan AliasEvent)
 	go func() {
 		defer close(out)
-		defer func() { _ = w.Stop() }()
-		for {
-			var e jetstream.KeyValueEntry
-			var ok bool
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			case e, ok = <-w.Updates():
-				if !ok {
-					return
-				}
-			}
-			if e == nil {
-				continue
-			}
-			fn, name, found := strings.Cut(e.Key(), ".")
+		for e := range entries {
+			fn, name, found := strings.Cut(e.Key, ".")
 			if !found {
-				continue
-			}
-			ev := AliasEvent{Function: fn, Name: name}
-			if e.Operation() == jetstream.KeyValuePut {
-				a, err := decodeAlias(e)
-				if err != nil {
-					s.log.Error("skip undecodable alias", "alias", e.Key(), "error", err)
-					continue
-				}
-				ev.Alias = a
+				continue // the end-of-initial-values marker
 			}
 			select {
-			case out <- ev:
+			case out <- AliasEvent{Function: fn, Name: name, Alias: e.Value}:
 			case <-ctx.Done():
-				return
-			case <-s.done:
 				return
 			}
 		}
