@@ -51,6 +51,12 @@ type Function struct {
 	CodeSize   int64  `json:"codeSize"`
 	// ImageDigest pins the OCI image (base + code layer) that runs.
 	ImageDigest string `json:"imageDigest"`
+	// UnzippedSize counts the bytes the code zip unpacked to (0 for
+	// functions created before it was recorded).
+	UnzippedSize int64 `json:"unzippedSize,omitempty"`
+	// Layers are the function's Lambda layers, in order: the image holds
+	// them between the base and the code layer (layer.go).
+	Layers []LayerRef `json:"layers,omitempty"`
 
 	// Version is "" or $LATEST for the mutable function and "1", "2", …
 	// for a published version, which is an immutable snapshot.
@@ -74,6 +80,9 @@ func (f *Function) Clone() *Function {
 	c.Environment = cloneMap(f.Environment)
 	c.Tags = cloneMap(f.Tags)
 	c.Architectures = append([]string(nil), f.Architectures...)
+	if f.Layers != nil {
+		c.Layers = append([]LayerRef(nil), f.Layers...)
+	}
 	if f.ReservedConcurrency != nil {
 		n := *f.ReservedConcurrency
 		c.ReservedConcurrency = &n

@@ -42,6 +42,7 @@ type event struct {
 	Addr string   `json:"addr"`
 	Env  []string `json:"env"`
 	Max  int      `json:"max"`
+	Path string   `json:"path"`
 }
 
 func handler(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -94,6 +95,9 @@ func handler(ctx context.Context, raw json.RawMessage) (any, error) {
 		return out, nil
 	case "whoami":
 		return whoami(), nil
+	case "readfile":
+		b, err := os.ReadFile(ev.Path)
+		return map[string]any{"path": ev.Path, "content": string(b), "error": errString(err), "executable": os.Args[0]}, nil
 	case "connect":
 		c, err := net.DialTimeout("tcp", ev.Addr, 2*time.Second)
 		if err != nil {

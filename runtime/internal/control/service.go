@@ -20,6 +20,7 @@ import (
 // Store is the part of the state engine the control plane writes to.
 type Store interface {
 	VersionStore
+	LayerStore
 	GetFunction(ctx context.Context, name string) (*kumo.Function, uint64, error)
 	CreateFunction(ctx context.Context, f *kumo.Function) (uint64, error)
 	UpdateFunction(ctx context.Context, f *kumo.Function, rev uint64) (uint64, error)
@@ -47,6 +48,8 @@ type Service struct {
 	onAlias   func(string, string, *kumo.Alias)
 	onVersion func(string, string, *kumo.Function)
 	limits    Limits
+	// maxUnzipped overrides kumo.MaxUnzippedBytes (code + layers), for tests.
+	maxUnzipped int64
 
 	access accessIndex // URL configs and policies for the serving path (access.go)
 }
@@ -153,7 +156,7 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	if err := unsupportedFeatures(in.Layers, in.VPC); err != nil {
+	if err := unsupportedFeatures(in.VPC); err != nil {
 		return nil, err
 	}
 	switch f.PackageType {
@@ -177,7 +180,14 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	} else if !errors.Is(err, kumo.ErrNotFound) {
 		return nil, fmt.Errorf("look up function %s: %w", f.Name, err)
 	}
-	if err := s.packageZip(ctx, f, in.ZipFile); err != nil {
+	refs, layers, err := s.functionLayers(ctx, in.Layers)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 {
+		f.Layers = refs
+	}
+	if err := s.packageZip(ctx, f, in.ZipFile, layers); err != nil {
 		return nil, err
 	}
 	s.stamp(f)
@@ -199,10 +209,7 @@ func (s *Service) conflictExists(name string) error {
 	return kumo.Errorf(kumo.ErrConflict, "Function already exist: %s", name)
 }
 
-func unsupportedFeatures(layers []string, vpc bool) error {
-	if len(layers) > 0 {
-		return kumo.Errorf(kumo.ErrUnsupported, "Layers are not supported by this kumo host yet")
-	}
+func unsupportedFeatures(vpc bool) error {
 	if vpc {
 		return kumo.Errorf(kumo.ErrUnsupported, "VpcConfig is not supported by this kumo host yet")
 	}
@@ -223,25 +230,21 @@ func (s *Service) checkCodeSource(zip []byte, hasS3 bool, imageURI string) error
 	return nil
 }
 
-// packageZip turns the zip into the function's OCI image and records the
-// code's identity on f.
-func (s *Service) packageZip(ctx context.Context, f *kumo.Function, zip []byte) error {
-	layer, _, err := s.images.ZipLayer(ctx, zip, "var/task")
+// packageZip turns the zip into the function's OCI image, on top of the
+// function's Lambda layers (f.Layers, whose OCI layers are layers), and
+// records the code's identity on f.
+func (s *Service) packageZip(ctx context.Context, f *kumo.Function, zip []byte, layers []v1.Layer) error {
+	code, stats, err := s.images.ZipLayer(ctx, zip, "var/task")
 	if err != nil {
 		return err
 	}
-	base, err := s.images.BaseImage(ctx, f.Runtime)
-	if err != nil {
+	f.UnzippedSize = stats.UnzippedBytes
+	if err := s.compose(ctx, f, layers, code); err != nil {
 		return err
-	}
-	digest, err := s.images.Put(ctx, base, layer)
-	if err != nil {
-		return fmt.Errorf("store image of function %s: %w", f.Name, err)
 	}
 	sum := sha256.Sum256(zip)
 	f.CodeSha256 = base64.StdEncoding.EncodeToString(sum[:])
 	f.CodeSize = int64(len(zip))
-	f.ImageDigest = digest.String()
 	return nil
 }
 
@@ -402,7 +405,11 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, name string, in Update
 		return nil, err
 	}
 	f, err := s.update(ctx, name, in.RevisionID, in.DryRun, func(f *kumo.Function) error {
-		return s.packageZip(ctx, f, in.ZipFile)
+		layers, _, err := s.imageParts(ctx, f)
+		if err != nil {
+			return err
+		}
+		return s.packageZip(ctx, f, in.ZipFile, layers)
 	})
 	if err != nil || !in.Publish || in.DryRun {
 		return f, err
@@ -430,8 +437,17 @@ type ConfigInput struct {
 
 // UpdateFunctionConfiguration changes configuration fields of $LATEST.
 func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, in ConfigInput) (*kumo.Function, error) {
-	if err := unsupportedFeatures(in.Layers, in.VPC); err != nil {
+	if err := unsupportedFeatures(in.VPC); err != nil {
 		return nil, err
+	}
+	// Layers replace the whole list; nil leaves them, [] clears them.
+	var layerRefs []kumo.LayerRef
+	var layerBlobs []v1.Layer
+	if in.Layers != nil {
+		var err error
+		if layerRefs, layerBlobs, err = s.functionLayers(ctx, in.Layers); err != nil {
+			return nil, err
+		}
 	}
 	if in.Role != nil && *in.Role == "" {
 		return nil, validateRole("")
@@ -460,6 +476,9 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		if err := s.validateConfig(f); err != nil {
 			return err
 		}
+		if in.Layers != nil {
+			return s.setLayers(ctx, f, layerRefs, layerBlobs) // on f.Runtime's base
+		}
 		if f.Runtime != oldRuntime {
 			return s.rebase(ctx, f)
 		}
@@ -467,31 +486,14 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 	})
 }
 
-// rebase puts the function's code layer on the base image of its (new)
-// runtime.
+// rebase puts the function's Lambda layers and code layer on the base
+// image of its (new) runtime.
 func (s *Service) rebase(ctx context.Context, f *kumo.Function) error {
-	digest, err := v1.NewHash(f.ImageDigest)
-	if err != nil {
-		return fmt.Errorf("parse image digest of function %s: %w", f.Name, err)
-	}
-	img, err := s.images.Image(ctx, digest)
-	if err != nil {
-		return fmt.Errorf("read image of function %s: %w", f.Name, err)
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) == 0 {
-		return fmt.Errorf("read code layer of function %s: %w", f.Name, errors.Join(err, errors.New("image has no layers")))
-	}
-	base, err := s.images.BaseImage(ctx, f.Runtime)
+	layers, code, err := s.imageParts(ctx, f)
 	if err != nil {
 		return err
 	}
-	next, err := s.images.Put(ctx, base, layers[len(layers)-1])
-	if err != nil {
-		return fmt.Errorf("store image of function %s: %w", f.Name, err)
-	}
-	f.ImageDigest = next.String()
-	return nil
+	return s.compose(ctx, f, layers, code)
 }
 
 // update applies mutate to the current $LATEST under optimistic

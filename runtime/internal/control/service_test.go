@@ -150,7 +150,7 @@ func TestCreateFunction_Invalid(t *testing.T) {
 		{"no code", func(in *control.CreateInput) { in.ZipFile = nil }, kumo.ErrInvalidParameter, "source for function code"},
 		{"s3 code", func(in *control.CreateInput) { in.ZipFile = nil; in.HasS3Code = true }, kumo.ErrUnsupported, "S3"},
 		{"image", func(in *control.CreateInput) { in.PackageType = "Image" }, kumo.ErrUnsupported, "Image"},
-		{"layers", func(in *control.CreateInput) { in.Layers = []string{"arn:x"} }, kumo.ErrUnsupported, "Layers"},
+		{"layers", func(in *control.CreateInput) { in.Layers = []string{"arn:x"} }, kumo.ErrInvalidParameter, "'layers'"},
 		{"not a zip", func(in *control.CreateInput) { in.ZipFile = []byte("plain text") }, kumo.ErrInvalidZipFile, "unzip"},
 		{"description", func(in *control.CreateInput) { in.Description = strings.Repeat("d", 257) }, kumo.ErrInvalidParameter, "description"},
 		{"tracing", func(in *control.CreateInput) { in.TracingMode = "Loud" }, kumo.ErrInvalidParameter, "tracingConfig"},

@@ -70,6 +70,11 @@ var operations = map[string]string{
 	"DELETE /2017-03-31/tags/{}":                                   "UntagResource",
 	"GET /2017-03-31/tags/{}":                                      "ListTags",
 	"GET /2016-08-19/account-settings":                             "GetAccountSettings",
+	"GET /2018-10-31/layers":                                       "ListLayers", // and GetLayerVersionByArn (?find=LayerVersion)
+	"POST /2018-10-31/layers/{}/versions":                          "PublishLayerVersion",
+	"GET /2018-10-31/layers/{}/versions":                           "ListLayerVersions",
+	"GET /2018-10-31/layers/{}/versions/{}":                        "GetLayerVersion",
+	"DELETE /2018-10-31/layers/{}/versions/{}":                     "DeleteLayerVersion",
 	"GET /kumo/v1/functions/{}/logs":                               "kumo:GetLogs",
 	"GET /kumo/v1/audit":                                           "kumo:GetAuditLog",
 	"/":                                                            "UnknownOperation",

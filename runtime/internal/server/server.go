@@ -104,6 +104,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /2016-08-19/account-settings", s.api(0, s.accountSettings))
 	m.HandleFunc("GET /2016-08-19/account-settings/{$}", s.api(0, s.accountSettings))
 	s.routesVersions(m)
+	s.routesLayers(m)
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}

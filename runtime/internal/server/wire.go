@@ -142,6 +142,7 @@ type functionConfiguration struct {
 	EphemeralStorage ephemeralStorage  `json:"EphemeralStorage"`
 	SnapStart        map[string]string `json:"SnapStart"`
 	LoggingConfig    map[string]string `json:"LoggingConfig"`
+	Layers           []layerRef        `json:"Layers,omitempty"`
 }
 
 func (s *Server) configuration(f *kumo.Function) functionConfiguration {
@@ -174,6 +175,7 @@ func (s *Server) configuration(f *kumo.Function) functionConfiguration {
 		EphemeralStorage: ephemeralStorage{Size: &size},
 		SnapStart:        map[string]string{"ApplyOn": "None", "OptimizationStatus": "Off"},
 		LoggingConfig:    map[string]string{"LogFormat": "Text", "LogGroup": "/aws/lambda/" + f.Name},
+		Layers:           layerRefs(f.Layers),
 	}
 	if len(f.Environment) > 0 {
 		c.Environment = &environment{Variables: f.Environment}

@@ -95,6 +95,8 @@ type Store struct {
 	eventConfigs jetstream.KeyValue // event-invoke configs (eventconfig.go)
 
 	access accessBuckets // function URL configs and policies (access.go)
+
+	layers jetstream.KeyValue // layer versions and their counters (layers.go)
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and makes sure
@@ -258,6 +260,9 @@ func (s *Store) setup(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if err := s.setupAudit(ctx, cfg); err != nil {
+		return err
+	}
+	if err := s.setupLayers(ctx, cfg.Replicas); err != nil {
 		return err
 	}
 	return nil
