@@ -51,6 +51,16 @@ func TestRootCLI_KumoInvokeAndLogs(t *testing.T) {
 		require.Equal(t, 1, rc, "stdout: %s stderr: %s", stdout, stderr)
 		require.JSONEq(t, `{"errorMessage":"requested failure","errorType":"errorString"}`, strings.TrimSpace(stdout))
 	})
+	t.Run("invoke asynchronously and dry run", func(t *testing.T) {
+		stdout, stderr, rc := h.kumo(t, "invoke", name, "--invocation-type", "Event", "--payload", `{"mode":"echo"}`)
+		require.Equal(t, 0, rc, "stderr: %s", stderr)
+		require.JSONEq(t, `{"StatusCode": 202}`, strings.TrimSpace(stdout))
+		stdout, stderr, rc = h.kumo(t, "invoke", name, "--invocation-type", "DryRun")
+		require.Equal(t, 0, rc, "stderr: %s", stderr)
+		require.JSONEq(t, `{"StatusCode": 204}`, strings.TrimSpace(stdout))
+		_, _, rc = h.kumo(t, "invoke", name, "--invocation-type", "Sometimes")
+		require.NotEqual(t, 0, rc, "an unknown invocation type is refused")
+	})
 	t.Run("invoke missing function", func(t *testing.T) {
 		_, stderr, rc := h.kumo(t, "invoke", "kumo-cli-no-such-fn")
 		require.NotEqual(t, 0, rc)

@@ -20,7 +20,7 @@ func clientFlags(cmd *cobra.Command, opts *client.Options) {
 
 func invokeCommand() *cobra.Command {
 	var opts client.Options
-	var payload, qualifier string
+	var payload, qualifier, invocationType string
 	var showLog bool
 	cmd := &cobra.Command{
 		Use:   "invoke FUNCTION",
@@ -36,6 +36,7 @@ func invokeCommand() *cobra.Command {
 			if qualifier != "" {
 				in.Qualifier = aws.String(qualifier)
 			}
+			in.InvocationType = lambdatypes.InvocationType(invocationType)
 			if showLog {
 				in.LogType = lambdatypes.LogTypeTail
 			}
@@ -49,6 +50,11 @@ func invokeCommand() *cobra.Command {
 					fmt.Fprint(os.Stderr, string(logText))
 				}
 			}
+			if out.StatusCode != 200 {
+				// Event (202) and DryRun (204) have no payload: say what happened.
+				fmt.Fprintf(cmd.OutOrStdout(), "{\"StatusCode\": %d}\n", out.StatusCode)
+				return nil
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), string(out.Payload))
 			if out.FunctionError != nil {
 				return exitCode(1)
@@ -59,6 +65,7 @@ func invokeCommand() *cobra.Command {
 	clientFlags(cmd, &opts)
 	cmd.Flags().StringVar(&payload, "payload", "{}", "event JSON")
 	cmd.Flags().StringVar(&qualifier, "qualifier", "", "version or alias")
+	cmd.Flags().StringVar(&invocationType, "invocation-type", "RequestResponse", "RequestResponse, Event (asynchronous) or DryRun")
 	cmd.Flags().BoolVar(&showLog, "log", false, "print the invocation's log tail to stderr")
 	return cmd
 }
