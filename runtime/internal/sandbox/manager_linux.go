@@ -104,16 +104,22 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Sandbox, retErr er
 		cgroups:  map[string]string{},
 		memoryMB: cfg.MemoryMB,
 	}
-	if err := m.register(s); err != nil {
-		return nil, err
-	}
+	// startMu is held until the container runs: a Close (or any Destroy)
+	// that finds the sandbox registered waits for its start to finish
+	// instead of tearing the container down under libcontainer's feet
+	// (Exec on a destroyed container dereferences nil).
+	s.startMu.Lock()
 	defer func() {
+		s.startMu.Unlock()
 		if retErr != nil {
 			if err := s.Destroy(); err != nil {
 				s.log.Warn("clean up after failed create", "error", err)
 			}
 		}
 	}()
+	if err := m.register(s); err != nil {
+		return nil, err
+	}
 
 	t0 := time.Now()
 	if s.ns, err = newNetns(); err != nil {

@@ -44,6 +44,7 @@ type Sandbox struct {
 	oomKilled   bool
 	maxMemUsage uint64
 
+	startMu     sync.Mutex
 	destroyOnce sync.Once
 	destroyErr  error
 }
@@ -180,6 +181,10 @@ func (s *Sandbox) Destroy() error {
 
 func (s *Sandbox) destroy() error {
 	defer s.m.forget(s)
+	// Wait for a Create still starting this sandbox (see Manager.Create).
+	s.startMu.Lock()
+	s.startMu.Unlock() //nolint:staticcheck // an empty critical section: only the wait matters
+
 	var errs []error
 	if s.c != nil {
 		if s.p != nil {

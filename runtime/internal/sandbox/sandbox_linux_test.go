@@ -405,3 +405,34 @@ func TestSandboxRoot_LimitCPU(t *testing.T) {
 	assert.Equal(t, "20000", read("cpu.cfs_period_us"))
 	assert.Equal(t, "40000", read("cpu.cfs_quota_us"), "two vCPUs at 3538 MB")
 }
+
+// TestSandboxRoot_CloseDuringCreate is the regression test for a shutdown
+// racing sandbox starts: Close must wait for a start in progress rather
+// than destroy the container under it (which made libcontainer's Exec
+// dereference nil and crash the daemon).
+func TestSandboxRoot_CloseDuringCreate(t *testing.T) {
+	m, _, prefix := newManager(t)
+	const n = 6
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	for i := range n {
+		cfg := baseConfig(t, "/var/task/hostile", "sleep")
+		ids[i] = cfg.ID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := m.Create(t.Context(), cfg)
+			if err == nil {
+				_ = s.Destroy()
+			}
+		}()
+	}
+	time.Sleep(15 * time.Millisecond) // some starts are under way
+	require.NoError(t, m.Close())
+	wg.Wait()
+	for _, id := range ids {
+		for _, d := range cgroupDirs(t, prefix, id) {
+			assert.NoDirExists(t, d, "sandbox %s left a cgroup", id)
+		}
+	}
+}
