@@ -109,40 +109,46 @@ type LogRecord struct {
 // Logs calls fn for each log record of a function after sequence after;
 // with follow it keeps waiting for new records until ctx ends.
 func (c *Client) Logs(ctx context.Context, function string, after uint64, follow bool, fn func(LogRecord) error) error {
+	return readNDJSON(ctx, c, "/kumo/v1/functions/"+url.PathEscape(function)+"/logs", after, follow, "logs of "+function, 16<<20, fn)
+}
+
+// readNDJSON GETs a signed kumo extension endpoint that answers
+// newline-delimited JSON records and calls fn for each; what names it in
+// errors and maxLine bounds one record.
+func readNDJSON[T any](ctx context.Context, c *Client, path string, after uint64, follow bool, what string, maxLine int, fn func(T) error) error {
 	q := url.Values{}
 	q.Set("after", strconv.FormatUint(after, 10))
 	if follow {
 		q.Set("follow", "true")
 	}
-	u := c.endpoint + "/kumo/v1/functions/" + url.PathEscape(function) + "/logs?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+path+"?"+q.Encode(), nil)
 	if err != nil {
-		return fmt.Errorf("build logs request: %w", err)
+		return fmt.Errorf("build request for %s: %w", what, err)
 	}
 	if err := c.sign(ctx, req, nil); err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("get logs of %s: %w", function, err)
+		return fmt.Errorf("get %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return apiError(resp)
 	}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	sc.Buffer(make([]byte, 64*1024), maxLine)
 	for sc.Scan() {
-		var rec LogRecord
+		var rec T
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return fmt.Errorf("decode log record: %w", err)
+			return fmt.Errorf("decode record of %s: %w", what, err)
 		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("read logs of %s: %w", function, err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	return nil
 }

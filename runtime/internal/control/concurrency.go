@@ -97,15 +97,6 @@ func (s *Service) setReservation(ctx context.Context, name string, check func(ot
 // Unreserved is the account's concurrency left to functions without a
 // reservation.
 func (s *Service) Unreserved(ctx context.Context) (int, error) {
-	all, err := s.store.ListFunctions(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("list functions: %w", err)
-	}
-	left := s.limits.ConcurrentExecutions
-	for _, f := range all {
-		if f.ReservedConcurrency != nil {
-			left -= *f.ReservedConcurrency
-		}
-	}
-	return left, nil
+	u, err := s.Usage(ctx)
+	return u.Unreserved, err
 }

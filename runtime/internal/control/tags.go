@@ -100,22 +100,29 @@ func (s *Service) retag(ctx context.Context, resource string, change func(map[st
 	return kumo.Errorf(kumo.ErrConflict, "The operation cannot be performed at this time. An update is in progress for resource: %s", s.scope.FunctionARN(name))
 }
 
-// AccountUsage is GetAccountSettings' usage half.
+// AccountUsage is what GetAccountSettings reports that depends on the
+// stored functions.
 type AccountUsage struct {
 	TotalCodeSize int64
 	FunctionCount int64
+	// Unreserved is the account's concurrency left to functions without a
+	// reservation.
+	Unreserved int
 }
 
-// Usage sums what the account stores.
+// Usage sums what the account stores and reserves, from one listing.
 func (s *Service) Usage(ctx context.Context) (AccountUsage, error) {
 	all, err := s.store.ListFunctions(ctx)
 	if err != nil {
 		return AccountUsage{}, fmt.Errorf("list functions: %w", err)
 	}
-	var u AccountUsage
+	u := AccountUsage{Unreserved: s.limits.ConcurrentExecutions}
 	for _, f := range all {
 		u.FunctionCount++
 		u.TotalCodeSize += f.CodeSize
+		if f.ReservedConcurrency != nil {
+			u.Unreserved -= *f.ReservedConcurrency
+		}
 	}
 	return u, nil
 }

@@ -10,11 +10,14 @@ import (
 // concurrency has a pool of its own; every other function shares what the
 // reservations leave of the account's limit.
 type limiter struct {
-	mu         sync.Mutex
-	account    int
-	reserved   map[string]int // reservation per function, as last seen
-	inUse      map[string]int // running invocations of reserved functions
-	unreserved int            // running invocations of the others
+	mu       sync.Mutex
+	account  int
+	reserved map[string]int // reservation per function, as last seen
+	// reservedTotal is the sum of reserved, kept so an unreserved
+	// invocation does not walk every reservation.
+	reservedTotal int
+	inUse         map[string]int // running invocations of reserved functions
+	unreserved    int            // running invocations of the others
 }
 
 func newLimiter(account int) *limiter {
@@ -25,11 +28,18 @@ func newLimiter(account int) *limiter {
 func (l *limiter) reserve(name string, n *int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.setReserved(name, n)
+}
+
+// setReserved must be called with mu held.
+func (l *limiter) setReserved(name string, n *int) {
+	l.reservedTotal -= l.reserved[name]
 	if n == nil {
 		delete(l.reserved, name)
 		return
 	}
 	l.reserved[name] = *n
+	l.reservedTotal += *n
 }
 
 // acquire takes a slot for an invocation of fn ($LATEST's record, which
@@ -38,7 +48,7 @@ func (l *limiter) acquire(fn *kumo.Function) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if fn.ReservedConcurrency != nil {
-		l.reserved[fn.Name] = *fn.ReservedConcurrency
+		l.setReserved(fn.Name, fn.ReservedConcurrency)
 	}
 	if limit, ok := l.reserved[fn.Name]; ok {
 		if l.inUse[fn.Name] >= limit {
@@ -53,11 +63,7 @@ func (l *limiter) acquire(fn *kumo.Function) (release func(), err error) {
 			}
 		}), nil
 	}
-	pool := l.account
-	for _, n := range l.reserved {
-		pool -= n
-	}
-	if l.unreserved >= pool {
+	if l.unreserved >= l.account-l.reservedTotal {
 		return nil, &kumo.Error{Kind: kumo.ErrTooManyRequests, Message: "Rate Exceeded.", Reason: "ConcurrentInvocationLimitExceeded"}
 	}
 	l.unreserved++

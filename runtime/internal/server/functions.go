@@ -81,8 +81,13 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 		"Code": map[string]string{"RepositoryType": "S3"},
 		"Tags": tags,
 	}
-	if n, err := s.control.GetFunctionConcurrency(r.Context(), f.Name); err == nil && n != nil {
-		resp["Concurrency"] = map[string]int{"ReservedConcurrentExecutions": *n}
+	// The reservation lives on $LATEST; a version needs one more read.
+	reserved := f.ReservedConcurrency
+	if f.VersionName() != kumo.VersionLatest {
+		reserved, _ = s.control.GetFunctionConcurrency(r.Context(), f.Name)
+	}
+	if reserved != nil {
+		resp["Concurrency"] = map[string]int{"ReservedConcurrentExecutions": *reserved}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -222,17 +227,13 @@ func (s *Server) accountSettings(w http.ResponseWriter, r *http.Request, _ []byt
 		return err
 	}
 	limits := s.control.Limits()
-	unreserved, err := s.control.Unreserved(r.Context())
-	if err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"AccountLimit": map[string]int64{
 			"TotalCodeSize":                  80530636800,
 			"CodeSizeUnzipped":               kumo.MaxUnzippedBytes,
 			"CodeSizeZipped":                 kumo.MaxZipBytes,
 			"ConcurrentExecutions":           int64(limits.ConcurrentExecutions),
-			"UnreservedConcurrentExecutions": int64(unreserved),
+			"UnreservedConcurrentExecutions": int64(u.Unreserved),
 		},
 		"AccountUsage": map[string]int64{
 			"TotalCodeSize": u.TotalCodeSize,

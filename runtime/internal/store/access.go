@@ -244,6 +244,12 @@ func kvList[T any](ctx context.Context, kv jetstream.KeyValue, function string, 
 // kvWatch skips (and logs) undecodable values: one bad entry must not stop
 // every host from seeing the rest.
 func kvWatch[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, check func(string, *T) error) (<-chan Entry[T], error) {
+	return kvWatchDecoded(ctx, s, kv, func(e jetstream.KeyValueEntry) (*T, error) { return decodeEntry(e, check) })
+}
+
+// kvWatchDecoded is kvWatch with the decoding given, for values that are
+// not plain JSON (functions, whose environment is sealed).
+func kvWatchDecoded[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, decode func(jetstream.KeyValueEntry) (*T, error)) (<-chan Entry[T], error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", kv.Bucket(), err)
@@ -269,7 +275,7 @@ func kvWatch[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, check 
 			if e != nil {
 				ev = Entry[T]{Key: e.Key(), Revision: e.Revision()}
 				if e.Operation() == jetstream.KeyValuePut {
-					v, err := decodeEntry(e, check)
+					v, err := decode(e)
 					if err != nil {
 						s.log.Error("skip undecodable entry", "bucket", kv.Bucket(), "key", e.Key(), "revision", e.Revision(), "error", err)
 						continue

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -79,27 +77,17 @@ func (s *Store) AppendAudit(ctx context.Context, data []byte) (uint64, error) {
 // ReadAudit returns up to limit audit records with a sequence above
 // afterSeq, oldest first. limit <= 0 means 1000; it is capped at 10000.
 func (s *Store) ReadAudit(ctx context.Context, afterSeq uint64, limit int) ([]AuditRecord, error) {
-	if limit <= 0 {
-		limit = defaultReadLimit
-	}
-	limit = min(limit, maxReadLimit)
 	st, err := s.js.Stream(ctx, auditStream)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
-	var recs []AuditRecord
-	for seq := afterSeq; len(recs) < limit && seq < math.MaxUint64; {
-		// With a subject, GetMsg returns the first message at or after
-		// the sequence, so records discarded by the bounds are skipped.
-		m, err := st.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(auditSubject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read audit log after %d: %w", seq, err)
-		}
+	msgs, err := readSubject(ctx, st, auditSubject, afterSeq, limit, "audit log")
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]AuditRecord, 0, len(msgs))
+	for _, m := range msgs {
 		recs = append(recs, AuditRecord{Seq: m.Sequence, Time: m.Time, Data: m.Data})
-		seq = m.Sequence
 	}
 	return recs, nil
 }
@@ -108,77 +96,12 @@ func (s *Store) ReadAudit(ctx context.Context, afterSeq uint64, limit int) ([]Au
 // they are appended. The channel is closed when ctx is done or the store
 // closes.
 func (s *Store) FollowAudit(ctx context.Context, afterSeq uint64) (<-chan AuditRecord, error) {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if afterSeq > 0 {
-		if afterSeq == math.MaxUint64 {
-			return nil, kumo.InvalidParameter("sequence %d is out of range", afterSeq)
+	return followStream(ctx, s, auditStream, "", afterSeq, "audit log", func(msg jetstream.Msg) AuditRecord {
+		rec := AuditRecord{Data: msg.Data()}
+		if md, err := msg.Metadata(); err == nil {
+			rec.Seq = md.Sequence.Stream
+			rec.Time = md.Timestamp
 		}
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = afterSeq + 1
-	}
-	cons, err := s.js.OrderedConsumer(ctx, auditStream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("follow audit log: %w", err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return nil, fmt.Errorf("follow audit log: %w", err)
-	}
-	out := make(chan AuditRecord)
-	var (
-		mu       sync.Mutex // held while sending, so out is never closed mid-send
-		isClosed bool
-		finished = make(chan struct{})
-	)
-	closeOut := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !isClosed {
-			isClosed = true
-			close(out)
-		}
-	}
-	// Next has no context, so stopping the iterator is what unblocks it.
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		case <-finished:
-		}
-		it.Stop()
-		closeOut()
-	}()
-	go func() {
-		defer close(finished)
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					s.log.Warn("audit follower stopped", "error", err)
-				}
-				return
-			}
-			rec := AuditRecord{Data: msg.Data()}
-			if md, err := msg.Metadata(); err == nil {
-				rec.Seq = md.Sequence.Stream
-				rec.Time = md.Timestamp
-			}
-			mu.Lock()
-			stopped := isClosed
-			if !stopped {
-				select {
-				case out <- rec:
-				case <-ctx.Done():
-					stopped = true
-				case <-s.done:
-					stopped = true
-				}
-			}
-			mu.Unlock()
-			if stopped {
-				return
-			}
-		}
-	}()
-	return out, nil
+		return rec
+	})
 }

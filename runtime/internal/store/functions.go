@@ -138,44 +138,20 @@ func (s *Store) ListFunctions(ctx context.Context) ([]*kumo.Function, error) {
 // undecodable value is logged and skipped, since one bad entry must not
 // stop every host from seeing the rest.
 func (s *Store) WatchFunctions(ctx context.Context) (<-chan FunctionEvent, error) {
-	w, err := s.kv.WatchAll(ctx)
+	entries, err := kvWatchDecoded(ctx, s, s.kv, s.decodeFunction)
 	if err != nil {
 		return nil, fmt.Errorf("watch functions: %w", err)
 	}
 	out := make(chan FunctionEvent)
 	go func() {
 		defer close(out)
-		defer func() { _ = w.Stop() }()
-		for {
-			var e jetstream.KeyValueEntry
-			var ok bool
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			case e, ok = <-w.Updates():
-				if !ok {
-					return
-				}
-			}
-			if e == nil {
-				continue
-			}
-			ev := FunctionEvent{Name: e.Key(), Revision: e.Revision()}
-			if e.Operation() == jetstream.KeyValuePut {
-				f, err := s.decodeFunction(e)
-				if err != nil {
-					s.log.Error("skip undecodable function", "function", e.Key(), "revision", e.Revision(), "error", err)
-					continue
-				}
-				ev.Function = f
+		for e := range entries {
+			if e.Key == "" {
+				continue // the end-of-initial-values marker
 			}
 			select {
-			case out <- ev:
+			case out <- FunctionEvent{Name: e.Key, Function: e.Value, Revision: e.Revision}:
 			case <-ctx.Done():
-				return
-			case <-s.done:
 				return
 			}
 		}

@@ -3,11 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,19 +95,12 @@ func (s *Store) ReadLogs(ctx context.Context, function string, afterSeq uint64, 
 	if err := checkName(function); err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = defaultReadLimit
+	msgs, err := readSubject(ctx, s.logs, logSubject(function), afterSeq, limit, fmt.Sprintf("logs of %q", function))
+	if err != nil {
+		return nil, err
 	}
-	limit = min(limit, maxReadLimit)
-	var recs []LogRecord
-	for seq := afterSeq; len(recs) < limit && seq < math.MaxUint64; {
-		m, err := s.logs.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(logSubject(function)))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read logs of %q after %d: %w", function, seq, err)
-		}
+	recs := make([]LogRecord, 0, len(msgs))
+	for _, m := range msgs {
 		recs = append(recs, LogRecord{
 			Seq:       m.Sequence,
 			Time:      m.Time,
@@ -118,7 +108,6 @@ func (s *Store) ReadLogs(ctx context.Context, function string, afterSeq uint64, 
 			RequestID: m.Header.Get(headerRequestID),
 			Data:      m.Data,
 		})
-		seq = m.Sequence
 	}
 	return recs, nil
 }
@@ -130,89 +119,18 @@ func (s *Store) FollowLogs(ctx context.Context, function string, afterSeq uint64
 	if err := checkName(function); err != nil {
 		return nil, err
 	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{logSubject(function)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if afterSeq > 0 {
-		if afterSeq == math.MaxUint64 {
-			return nil, kumo.InvalidParameter("sequence %d is out of range", afterSeq)
+	return followStream(ctx, s, logStream, logSubject(function), afterSeq, fmt.Sprintf("logs of %q", function), func(msg jetstream.Msg) LogRecord {
+		rec := LogRecord{
+			Function:  strings.TrimPrefix(msg.Subject(), logSubjectPre),
+			RequestID: msg.Headers().Get(headerRequestID),
+			Data:      msg.Data(),
 		}
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = afterSeq + 1
-	}
-	cons, err := s.js.OrderedConsumer(ctx, logStream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("follow logs of %q: %w", function, err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return nil, fmt.Errorf("follow logs of %q: %w", function, err)
-	}
-
-	out := make(chan LogRecord)
-	var (
-		mu       sync.Mutex // held while sending, so out is never closed mid-send
-		isClosed bool
-		finished = make(chan struct{})
-	)
-	closeOut := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !isClosed {
-			isClosed = true
-			close(out)
+		if md, err := msg.Metadata(); err == nil {
+			rec.Seq = md.Sequence.Stream
+			rec.Time = md.Timestamp
 		}
-	}
-	// Next has no context, so stopping the iterator is what unblocks it.
-	// out is closed here rather than by the reader, so the channel closes
-	// on cancellation even if the iterator were to miss the stop.
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		case <-finished:
-		}
-		it.Stop()
-		closeOut()
-	}()
-	go func() {
-		defer close(finished)
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					s.log.Warn("log follower stopped", "function", function, "error", err)
-				}
-				return
-			}
-			rec := LogRecord{
-				Function:  strings.TrimPrefix(msg.Subject(), logSubjectPre),
-				RequestID: msg.Headers().Get(headerRequestID),
-				Data:      msg.Data(),
-			}
-			if md, err := msg.Metadata(); err == nil {
-				rec.Seq = md.Sequence.Stream
-				rec.Time = md.Timestamp
-			}
-			mu.Lock()
-			stopped := isClosed
-			if !stopped {
-				select {
-				case out <- rec:
-				case <-ctx.Done():
-					stopped = true
-				case <-s.done:
-					stopped = true
-				}
-			}
-			mu.Unlock()
-			if stopped {
-				return
-			}
-		}
-	}()
-	return out, nil
+		return rec
+	})
 }
 
 // PurgeLogs removes every record of function's log.
