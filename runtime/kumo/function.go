@@ -57,6 +57,13 @@ type Function struct {
 	// Layers are the function's Lambda layers, in order: the image holds
 	// them between the base and the code layer (layer.go).
 	Layers []LayerRef `json:"layers,omitempty"`
+	// ImageURI is Code.ImageUri as the caller gave it (PackageType Image);
+	// ResolvedImageURI pins it to the manifest digest it named at create
+	// or update time, as Lambda does.
+	ImageURI         string `json:"imageUri,omitempty"`
+	ResolvedImageURI string `json:"resolvedImageUri,omitempty"`
+	// ImageConfig overrides the image's ENTRYPOINT, CMD and WORKDIR.
+	ImageConfig *ImageConfig `json:"imageConfig,omitempty"`
 
 	// Version is "" or $LATEST for the mutable function and "1", "2", …
 	// for a published version, which is an immutable snapshot.
@@ -87,7 +94,33 @@ func (f *Function) Clone() *Function {
 		n := *f.ReservedConcurrency
 		c.ReservedConcurrency = &n
 	}
+	if f.ImageConfig != nil {
+		ic := f.ImageConfig.Clone()
+		c.ImageConfig = &ic
+	}
 	return &c
+}
+
+// ImageConfig is Lambda's ImageConfig: values that override the container
+// image's own configuration. A nil slice keeps the image's value; an empty
+// string keeps its working directory.
+type ImageConfig struct {
+	EntryPoint       []string `json:"entryPoint,omitempty"`
+	Command          []string `json:"command,omitempty"`
+	WorkingDirectory string   `json:"workingDirectory,omitempty"`
+}
+
+// Clone returns a deep copy.
+func (c ImageConfig) Clone() ImageConfig {
+	c.EntryPoint = append([]string(nil), c.EntryPoint...)
+	c.Command = append([]string(nil), c.Command...)
+	if len(c.EntryPoint) == 0 {
+		c.EntryPoint = nil
+	}
+	if len(c.Command) == 0 {
+		c.Command = nil
+	}
+	return c
 }
 
 // VersionName is the function's version: $LATEST or a number.

@@ -48,7 +48,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	if err != nil {
 		return nil, Outcome{}, err
 	}
-	entry, err := findBootstrap(root)
+	proc, err := n.processFor(ctx, fn, root)
 	if err != nil {
 		return nil, platformError(inv.RequestID, "Runtime.InvalidEntrypoint", err.Error(), nil), nil
 	}
@@ -62,8 +62,9 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	sb, err := n.sandboxes.Create(ctx, sandbox.Config{
 		ID:          inst.id,
 		Rootfs:      root,
-		Args:        []string{entry},
-		Env:         environment(n.scope, fn),
+		Args:        proc.args,
+		Cwd:         proc.cwd,
+		Env:         environment(n.scope, fn, proc),
 		MemoryMB:    fn.MemorySize,
 		EphemeralMB: fn.EphemeralStorage,
 		Stdout:      out.w,
@@ -75,7 +76,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	}
 	inst.sb = sb
 	created := time.Since(began)
-	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.WithFunctionInfo(fn.Name, fn.VersionName(), fn.Handler))
+	inst.api = runtimeapi.New(sb.Listener(), runtimeapi.WithFunctionInfo(fn.Name, fn.VersionName(), proc.handler))
 
 	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
@@ -308,17 +309,20 @@ func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
 }
 
-// environment is the function process's environment: the user's
-// variables, then Lambda's reserved ones, which win.
-func environment(scope kumo.Scope, fn *kumo.Function) []string {
+// environment is the function process's environment: the image's own
+// variables, the user's over them, then Lambda's reserved ones, which win.
+func environment(scope kumo.Scope, fn *kumo.Function, proc process) []string {
 	now := time.Now().UTC()
 	vars := map[string]string{}
+	for k, v := range proc.imageEnv {
+		vars[k] = v
+	}
 	for k, v := range fn.Environment {
 		vars[k] = v
 	}
 	reserved := map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":          sandbox.RuntimeAPIAddr,
-		"_HANDLER":                        fn.Handler,
+		"_HANDLER":                        proc.handler,
 		"AWS_LAMBDA_FUNCTION_NAME":        fn.Name,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(fn.MemorySize),
 		"AWS_LAMBDA_FUNCTION_VERSION":     fn.VersionName(),

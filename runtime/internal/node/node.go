@@ -24,6 +24,7 @@ import (
 // Images gives the unpacked layers of an image, lowest first.
 type Images interface {
 	Unpack(ctx context.Context, digest v1.Hash) ([]string, error)
+	Image(ctx context.Context, digest v1.Hash) (v1.Image, error)
 }
 
 // Sandboxes starts sandboxes.
@@ -59,8 +60,9 @@ type Node struct {
 
 	mu     sync.Mutex
 	pools  map[string]*pool // by function name
-	mounts map[string]string
-	closed bool
+	mounts  map[string]string
+	configs map[string]v1.Config // image config by image digest
+	closed  bool
 	busy   sync.WaitGroup
 
 	stopReaper context.CancelFunc
@@ -96,6 +98,7 @@ func New(sandboxes Sandboxes, images Images, scope kumo.Scope, rootfsDir string,
 		log:         slog.New(slog.DiscardHandler),
 		pools:       map[string]*pool{},
 		mounts:      map[string]string{},
+		configs:     map[string]v1.Config{},
 	}
 	for _, o := range opts {
 		o(n)
