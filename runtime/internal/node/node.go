@@ -58,12 +58,12 @@ type Node struct {
 	// stopping is set when the host starts killing sandboxes on shutdown.
 	stopping atomic.Bool
 
-	mu     sync.Mutex
-	pools  map[string]*pool // by function name
+	mu      sync.Mutex
+	pools   map[string]*pool // by function name
 	mounts  map[string]string
 	configs map[string]v1.Config // image config by image digest
 	closed  bool
-	busy   sync.WaitGroup
+	busy    sync.WaitGroup
 
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
