@@ -50,5 +50,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.AddCommand(serverCommand(), invokeCommand(), logsCommand())
 	root.AddCommand(auditCommand())
+	root.AddCommand(gcCommand())
 	return root
 }

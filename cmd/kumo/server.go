@@ -57,6 +57,8 @@ KUMO_* environment variable (--data-dir is KUMO_DATA_DIR).`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 5*time.Minute, "how long an unused warm sandbox is kept")
 	f.IntVar(&cfg.Concurrency, "concurrency", 1000, "account concurrent execution limit")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight invocations may finish on shutdown")
+	f.DurationVar(&cfg.GCInterval, "gc-interval", kumod.DefaultGCInterval, "how often images nothing uses are removed (negative: only on `kumo gc`)")
+	f.DurationVar(&cfg.GCGrace, "gc-grace", kumod.DefaultGCGrace, "images, blobs and layers written or used this recently are never collected")
 	f.DurationVar(&cfg.AsyncRetryDelay, "async-retry-delay", time.Minute, "wait before the first retry of a failed async event (the second waits twice as long; throttle backoff scales too)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

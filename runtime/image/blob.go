@@ -148,6 +148,7 @@ func (s *Store) writeBlob(ctx context.Context, h v1.Hash, size int64, r io.Reade
 		return err
 	}
 	dst := s.blobPath(h)
+	s.touch(h.Hex)
 	if ok, err := s.blobIntact(ctx, h); err != nil {
 		return err
 	} else if ok {

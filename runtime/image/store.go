@@ -58,6 +58,9 @@ type Store struct {
 	// verified maps blob digests to the identity of the file that was
 	// last hashed and found right (see markVerified).
 	verified sync.Map
+	// recent maps blob and layer digest hexes to when they were last
+	// written or reused (Collect's grace period).
+	recent sync.Map
 
 	// bases caches built base images (a few MB each) by runtime.
 	baseMu sync.Mutex

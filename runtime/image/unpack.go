@@ -52,6 +52,7 @@ func (s *Store) Unpack(ctx context.Context, digest v1.Hash) ([]string, error) {
 
 func (s *Store) unpackLayer(ctx context.Context, desc v1.Descriptor) (string, error) {
 	dst := filepath.Join(s.layerDir, desc.Digest.Hex)
+	s.touch(desc.Digest.Hex)
 	for {
 		if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
 			return dst, nil

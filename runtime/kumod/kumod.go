@@ -47,6 +47,11 @@ type Config struct {
 	// AsyncRetryDelay is the wait before the first retry of a failed
 	// async event (Lambda: 1 minute); every async delay scales with it.
 	AsyncRetryDelay time.Duration
+	// GCInterval is how often unused images are collected (negative:
+	// never, only on request); GCGrace protects what was written or used
+	// more recently than that.
+	GCInterval time.Duration
+	GCGrace    time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -70,6 +75,12 @@ func (c *Config) defaults() error {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = DefaultGCInterval
+	}
+	if c.GCGrace == 0 {
+		c.GCGrace = DefaultGCGrace
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -112,6 +123,7 @@ type Daemon struct {
 	serveResult chan error
 	audit       *audit.Log
 	async       *asyncParts // async.go
+	gc          *collector  // gc.go
 }
 
 // New starts every part of a host and listens, but serves nothing until
@@ -192,9 +204,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err := d.startAsync(ctx, scope); err != nil {
 		return nil, err
 	}
+	d.gc = &collector{d: d}
 	verifier := auth.NewVerifier(d.creds, cfg.Region, "lambda")
 	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")), server.WithMetrics(d.metrics.Handler()), server.WithAuditor(d.audit),
-		server.WithEventConfigs(d.async.configs))
+		server.WithEventConfigs(d.async.configs),
+		server.WithCollector(func(ctx context.Context, grace time.Duration) (any, error) { return d.gc.collect(ctx, grace) }))
 	d.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -299,6 +313,9 @@ func (d *Daemon) Exports() []string {
 func (d *Daemon) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- d.http.Serve(d.listener) }()
+	if d.cfg.GCInterval > 0 {
+		d.gc.start(d.cfg.GCInterval)
+	}
 	d.log.Info("kumo server listening", "addr", d.Addr(), "data_dir", d.cfg.DataDir, "seccomp", d.sandboxes.SeccompEnabled())
 	var serveErr error
 	select {
@@ -348,6 +365,7 @@ func (d *Daemon) teardown(ctx context.Context) error {
 	// killed, which ends its invocation at once; then the node has nothing
 	// to wait for and unmounts the roots.
 	d.stopAsync()
+	d.gc.close()
 	if d.node != nil {
 		d.node.Stopping()
 	}

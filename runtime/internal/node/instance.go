@@ -37,6 +37,8 @@ type instance struct {
 	initDuration time.Duration
 
 	destroyOnce sync.Once
+	// release gives back the instance's hold on its image's root.
+	release func()
 }
 
 // start creates an instance and runs its init phase. When init fails the
@@ -44,10 +46,16 @@ type instance struct {
 // the error and no instance.
 func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*instance, Outcome, error) {
 	began := time.Now()
-	root, err := n.rootfs(ctx, fn.ImageDigest)
+	root, err := n.rootfs(ctx, fn.ImageDigest, true)
 	if err != nil {
 		return nil, Outcome{}, err
 	}
+	var inst *instance
+	defer func() {
+		if inst == nil {
+			n.releaseRoot(fn.ImageDigest)
+		}
+	}()
 	proc, err := n.processFor(ctx, fn, root)
 	if err != nil {
 		return nil, platformError(inv.RequestID, "Runtime.InvalidEntrypoint", err.Error(), nil), nil
@@ -56,7 +64,7 @@ func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*i
 	if err != nil {
 		return nil, Outcome{}, err
 	}
-	inst := &instance{id: "f-" + newID(), fn: fn, out: out}
+	inst = &instance{id: "f-" + newID(), fn: fn, out: out, release: func() { n.releaseRoot(fn.ImageDigest) }}
 	initBuf := newLogBuffer(logHeadBytes, logTailBytes)
 	out.setSink(initBuf)
 	sb, err := n.sandboxes.Create(ctx, sandbox.Config{
@@ -263,6 +271,9 @@ func (inst *instance) destroy() {
 		}
 		if inst.out != nil {
 			inst.out.close()
+		}
+		if inst.release != nil {
+			inst.release()
 		}
 	})
 }

@@ -62,6 +62,7 @@ type Node struct {
 	pools   map[string]*pool // by function name
 	mounts  map[string]string
 	configs map[string]v1.Config // image config by image digest
+	users   map[string]int       // instances holding each mounted root
 	closed  bool
 	busy    sync.WaitGroup
 
@@ -99,6 +100,7 @@ func New(sandboxes Sandboxes, images Images, scope kumo.Scope, rootfsDir string,
 		pools:       map[string]*pool{},
 		mounts:      map[string]string{},
 		configs:     map[string]v1.Config{},
+		users:       map[string]int{},
 	}
 	for _, o := range opts {
 		o(n)
@@ -320,7 +322,7 @@ func (n *Node) Prepare(fn *kumo.Function) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if _, err := n.rootfs(ctx, fn.ImageDigest); err != nil {
+		if _, err := n.rootfs(ctx, fn.ImageDigest, false); err != nil {
 			n.log.Warn("prepare function image", "function", fn.Name, "error", err)
 		}
 	}()
@@ -411,9 +413,14 @@ func (n *Node) Close(ctx context.Context) error {
 
 // rootfs returns the read-only root of an image: an overlay of its
 // unpacked layers, mounted once per image and shared by its sandboxes.
-func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
+// With use set the caller holds the root until releaseRoot, and
+// ReleaseUnused leaves it mounted.
+func (n *Node) rootfs(ctx context.Context, digest string, use bool) (string, error) {
 	n.mu.Lock()
 	dir, ok := n.mounts[digest]
+	if ok && use {
+		n.users[digest]++
+	}
 	n.mu.Unlock()
 	if ok {
 		return dir, nil
@@ -429,10 +436,16 @@ func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if dir, ok := n.mounts[digest]; ok {
+		if use {
+			n.users[digest]++
+		}
 		return dir, nil
 	}
 	if n.closed {
 		return "", kumo.Errorf(kumo.ErrServiceUnavailable, "the host is shutting down")
+	}
+	if use {
+		n.users[digest]++
 	}
 	if len(layers) == 1 {
 		n.mounts[digest] = layers[0]
@@ -440,6 +453,7 @@ func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
 	}
 	dir = filepath.Join(n.rootfsDir, h.Hex[:20])
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		n.dropUser(digest, use)
 		return "", fmt.Errorf("create rootfs mount point: %w", err)
 	}
 	lower := make([]string, len(layers))
@@ -447,10 +461,54 @@ func (n *Node) rootfs(ctx context.Context, digest string) (string, error) {
 		lower[len(layers)-1-i] = l // overlayfs lists the top layer first
 	}
 	if err := unix.Mount("overlay", dir, "overlay", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, "lowerdir="+strings.Join(lower, ":")); err != nil {
+		n.dropUser(digest, use)
 		return "", fmt.Errorf("mount rootfs of image %s: %w", digest, err)
 	}
 	n.mounts[digest] = dir
 	return dir, nil
+}
+
+// dropUser undoes a use count taken by rootfs; n.mu is held.
+func (n *Node) dropUser(digest string, use bool) {
+	if !use {
+		return
+	}
+	if n.users[digest]--; n.users[digest] <= 0 {
+		delete(n.users, digest)
+	}
+}
+
+// releaseRoot gives back a hold rootfs(…, true) took.
+func (n *Node) releaseRoot(digest string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dropUser(digest, true)
+}
+
+// ReleaseUnused unmounts the roots of images that no sandbox uses and
+// keep does not name, so image GC can reclaim their layers. It returns the
+// images still mounted.
+func (n *Node) ReleaseUnused(keep map[string]bool) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var mounted []string
+	for digest, dir := range n.mounts {
+		if keep[digest] || n.users[digest] > 0 || n.closed {
+			mounted = append(mounted, digest)
+			continue
+		}
+		if strings.HasPrefix(dir, n.rootfsDir+"/") {
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+				n.log.Warn("unmount unused rootfs", "image", digest, "error", err)
+				mounted = append(mounted, digest)
+				continue
+			}
+			_ = os.Remove(dir)
+		}
+		delete(n.mounts, digest)
+		delete(n.configs, digest)
+	}
+	return mounted
 }
 
 // findBootstrap looks for the runtime entry point where Lambda does.

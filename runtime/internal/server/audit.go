@@ -77,6 +77,7 @@ var operations = map[string]string{
 	"DELETE /2018-10-31/layers/{}/versions/{}":                     "DeleteLayerVersion",
 	"GET /kumo/v1/functions/{}/logs":                               "kumo:GetLogs",
 	"GET /kumo/v1/audit":                                           "kumo:GetAuditLog",
+	"POST /kumo/v1/gc":                                             "kumo:CollectGarbage",
 	"/":                                                            "UnknownOperation",
 }
 

@@ -63,6 +63,7 @@ type Server struct {
 	auditor  Auditor
 
 	eventConfigs *control.EventConfigs // nil: not served (eventconfig.go)
+	collector    Collector             // nil: no POST /kumo/v1/gc (gc.go)
 }
 
 // Option configures a Server.
@@ -115,6 +116,7 @@ func (s *Server) routes() {
 	})
 	m.HandleFunc("GET /kumo/v1/functions/{name}/logs", s.api(0, s.functionLogs))
 	m.HandleFunc("GET /kumo/v1/audit", s.api(0, s.auditLog))
+	s.gcRoutes(m)
 	m.HandleFunc("/", s.api(maxSmallBody, func(_ http.ResponseWriter, r *http.Request, _ []byte) error {
 		return kumo.Errorf(kumo.ErrNotFound, "Unknown operation: %s %s", r.Method, r.URL.Path)
 	}))
