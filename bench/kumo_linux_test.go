@@ -36,6 +36,8 @@ type kumoServer struct {
 	lambda   *lambda.Client
 	zip      []byte
 	seq      atomic.Int64
+	binary   string // the kumo CLI, for `kumo runtime build`
+	dataDir  string
 }
 
 const (
@@ -63,7 +65,7 @@ func startKumo(ctx context.Context, binary, dataDir, codeDir string) (_ *kumoSer
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s server: %w", binary, err)
 	}
-	k := &kumoServer{cmd: cmd, exited: make(chan error, 1), logPath: logPath, zip: zipped}
+	k := &kumoServer{cmd: cmd, exited: make(chan error, 1), logPath: logPath, zip: zipped, binary: binary, dataDir: filepath.Join(dataDir, "kumo")}
 	defer func() {
 		if retErr != nil {
 			_ = k.Close()

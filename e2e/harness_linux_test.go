@@ -257,9 +257,18 @@ type host struct {
 
 // startHost runs `kumo server` on dataDir and waits until it is healthy.
 func startHost(bin, dataDir string, args ...string) (*host, error) {
+	return startHostEnv(bin, dataDir, nil, args...)
+}
+
+// startHostEnv is startHost with extra environment variables (KEY=VALUE)
+// for the server process.
+func startHostEnv(bin, dataDir string, env []string, args ...string) (*host, error) {
 	h := &host{bin: bin, dataDir: dataDir, exited: make(chan struct{}), http: &http.Client{Timeout: 3 * time.Minute}}
 	argv := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--shutdown-grace", "5s"}, args...)
 	h.cmd = exec.Command(bin, argv...)
+	if env != nil {
+		h.cmd.Env = append(os.Environ(), env...)
+	}
 	h.cmd.Stderr = &h.stderr
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := h.cmd.StdoutPipe()
@@ -426,8 +435,14 @@ func (h *host) running() bool {
 // newHost starts a server only this test uses; it is stopped at cleanup.
 func newHost(t *testing.T, dataDir string, args ...string) *host {
 	t.Helper()
+	return newHostEnv(t, dataDir, nil, args...)
+}
+
+// newHostEnv is newHost with extra environment variables (KEY=VALUE).
+func newHostEnv(t *testing.T, dataDir string, env []string, args ...string) *host {
+	t.Helper()
 	a := artifacts(t)
-	h, err := startHost(a.kumo, dataDir, args...)
+	h, err := startHostEnv(a.kumo, dataDir, env, args...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if h.running() {

@@ -51,5 +51,6 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(serverCommand(), invokeCommand(), logsCommand())
 	root.AddCommand(auditCommand())
 	root.AddCommand(gcCommand())
+	root.AddCommand(runtimeCommand())
 	return root
 }

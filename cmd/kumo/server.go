@@ -60,6 +60,8 @@ KUMO_* environment variable (--data-dir is KUMO_DATA_DIR).`,
 	f.DurationVar(&cfg.GCInterval, "gc-interval", kumod.DefaultGCInterval, "how often images nothing uses are removed (negative: only on `kumo gc`)")
 	f.DurationVar(&cfg.GCGrace, "gc-grace", kumod.DefaultGCGrace, "images, blobs and layers written or used this recently are never collected")
 	f.DurationVar(&cfg.AsyncRetryDelay, "async-retry-delay", time.Minute, "wait before the first retry of a failed async event (the second waits twice as long; throttle backoff scales too)")
+	f.StringVar(&cfg.Registry, "registry", "", "external OCI registry (host[:port][/path]) to push every function image to and pull missing ones from (credentials: the Docker config file)")
+	f.Int64Var(&cfg.MaxImageBytes, "max-image-bytes", kumod.DefaultMaxImageBytes, "largest container image (PackageType Image) accepted, uncompressed")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -46,8 +46,14 @@ const maxHostFileBytes = 8 << 20
 // SupportedRuntimes returns the runtimes BaseImage accepts, sorted.
 func SupportedRuntimes() []string { return slices.Clone(runtimes) }
 
-// BaseImage returns the base image for runtime, building it on first use
-// and storing it (again, if GC or corruption removed it) on every call. The build is reproducible: fixed timestamps and ownership, and
+// BaseImage returns the minimal base image for runtime: the skeleton layer
+// alone, enough for static binaries. A host builds its managed runtimes,
+// provided.* with glibc among them, with package runtime/runtimes instead,
+// on top of the same SkeletonLayer; this one serves tests and tools that
+// need a base without the host's packages.
+//
+// It builds the image on first use and stores it (again, if GC or
+// corruption removed it) on every call. The build is reproducible: fixed timestamps and ownership, and
 // the only inputs are the runtime name and the host's CA bundle and tzdata,
 // so a host gets the same digest every time (and hosts with the same CA
 // bundle and tzdata share it).
@@ -79,16 +85,44 @@ func (s *Store) BaseImage(ctx context.Context, runtime string) (v1.Image, error)
 	return s.openImage(ctx, h)
 }
 
-func (s *Store) buildBase(runtime string) (v1.Image, error) {
-	b, err := s.baseTar()
-	if err != nil {
+// BaseEnv is the environment every runtime base image sets: what Lambda's
+// own base images set.
+func BaseEnv() []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+		"LANG=en_US.UTF-8",
+		"TZ=:UTC",
+		"LAMBDA_TASK_ROOT=/var/task",
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+	}
+}
+
+// SkeletonLayer returns the root layer every base image starts from: the
+// directory tree and mount points a sandbox needs (/var/task, /var/runtime,
+// /opt, /tmp, /proc, /dev, …), /etc/passwd and /etc/group with Lambda's
+// sandbox user, /etc/hosts, and the host's CA bundle and tzdata. It is
+// reproducible: the same host files always give the same digest.
+func (s *Store) SkeletonLayer(ctx context.Context) (v1.Layer, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	b, err := s.baseTar()
+	if err != nil {
+		return nil, fmt.Errorf("build skeleton layer: %w", err)
+	}
 	sum := sha256.Sum256(b)
-	layer := &tarLayer{
+	return &tarLayer{
 		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
 		size:   int64(len(b)),
 		data:   bytes.NewReader(b),
+	}, nil
+}
+
+func (s *Store) buildBase(runtime string) (v1.Image, error) {
+	layer, err := s.SkeletonLayer(context.Background())
+	if err != nil {
+		return nil, err
 	}
 	cfg := &v1.ConfigFile{
 		Architecture: goruntime.GOARCH,
@@ -96,15 +130,7 @@ func (s *Store) buildBase(runtime string) (v1.Image, error) {
 		Created:      v1.Time{Time: epoch},
 		RootFS:       v1.RootFS{Type: "layers"},
 		Config: v1.Config{
-			// What Lambda's own provided base images set.
-			Env: []string{
-				"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-				"LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-				"LANG=en_US.UTF-8",
-				"TZ=:UTC",
-				"LAMBDA_TASK_ROOT=/var/task",
-				"LAMBDA_RUNTIME_DIR=/var/runtime",
-			},
+			Env:        BaseEnv(),
 			WorkingDir: "/var/task",
 			Labels:     map[string]string{LabelRuntime: runtime},
 		},

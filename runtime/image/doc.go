@@ -4,9 +4,14 @@
 // as read-only overlay layers.
 //
 // Every function revision is an image: a runtime base image plus one code
-// layer (the zip's files under var/task). Lambda layers will add one layer
-// each under opt, and container-image functions bring their own layers; all
-// of them flow through [Store.Put] and [Store.Unpack].
+// layer (the zip's files under var/task), with Lambda layers under opt in
+// between; these are built by [Store.Put]. Container-image functions bring
+// their own image, fetched from a registry by [Remote] (or found in the
+// host's own registry by [Store.ResolveImage]) and copied in unchanged, so
+// its digest stays the one the function is pinned to, by [Store.Write],
+// which also enforces the image size limit. [Mirror] keeps every function
+// image in an external registry as well, for hosts that share it. All of
+// them are unpacked by [Store.Unpack].
 //
 // Layers that kumo builds are uncompressed tars
 // (application/vnd.oci.image.layer.v1.tar). The uploaded zip already bounds

@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/kumo-dev/kumo/runtime/kumo"
 )
 
 // GC is Collect with no grace period.
@@ -65,19 +62,10 @@ func (s *Store) Collect(ctx context.Context, keep []v1.Hash, grace time.Duration
 	live := map[string]bool{}
 	kept := map[v1.Hash]bool{}
 	for _, h := range keep {
-		si, err := s.image(ctx, h)
-		if errors.Is(err, kumo.ErrNotFound) {
-			s.log.Warn("gc: kept image is missing", logKeyDigest, h.String())
-			continue
-		}
-		if err != nil {
+		// Tagged registry content may be an index or an artifact, not
+		// only an image (registry.go).
+		if err := s.keepManifest(ctx, h, live, kept); err != nil {
 			return stats, fmt.Errorf("gc: %w", err)
-		}
-		kept[h] = true
-		live[h.Hex] = true
-		live[si.manifest.Config.Digest.Hex] = true
-		for _, l := range si.manifest.Layers {
-			live[l.Digest.Hex] = true
 		}
 	}
 

@@ -26,6 +26,7 @@ import (
 	"github.com/kumo-dev/kumo/runtime/internal/server"
 	"github.com/kumo-dev/kumo/runtime/internal/store"
 	"github.com/kumo-dev/kumo/runtime/kumo"
+	"github.com/kumo-dev/kumo/runtime/runtimes"
 )
 
 // Config is everything a host needs; cmd/kumo fills it from flags and
@@ -52,6 +53,16 @@ type Config struct {
 	// more recently than that.
 	GCInterval time.Duration
 	GCGrace    time.Duration
+	// Registry is an external OCI registry (host[:port][/path]) the host
+	// pushes every function image it writes to, and pulls images it lacks
+	// from; "" keeps images on this host only.
+	Registry string
+	// MaxImageBytes is the largest container image (PackageType Image)
+	// accepted, uncompressed; default Lambda's 10 GB.
+	MaxImageBytes int64
+	// MaxBlobBytes bounds one blob pushed to the host's registry (/v2/);
+	// default 10 GiB.
+	MaxBlobBytes int64
 }
 
 func (c *Config) defaults() error {
@@ -92,6 +103,12 @@ func (c *Config) defaults() error {
 	if c.Concurrency < 1 {
 		return fmt.Errorf("concurrency must be at least 1, got %d", c.Concurrency)
 	}
+	if c.MaxImageBytes == 0 {
+		c.MaxImageBytes = control.DefaultMaxImageBytes
+	}
+	if c.MaxImageBytes < 0 {
+		return fmt.Errorf("max image bytes must be positive, got %d", c.MaxImageBytes)
+	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -124,6 +141,7 @@ type Daemon struct {
 	audit       *audit.Log
 	async       *asyncParts // async.go
 	gc          *collector  // gc.go
+	runtimes    *runtimes.Builder
 }
 
 // New starts every part of a host and listens, but serves nothing until
@@ -166,6 +184,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
+	d.runtimes, err = runtimes.New(d.images, runtimes.WithLogger(d.log.With("component", "runtimes")))
+	if err != nil {
+		return nil, err
+	}
 	d.sandboxes, err = sandbox.New(filepath.Join(cfg.DataDir, "sandboxes"),
 		sandbox.WithLogger(d.log.With("component", "sandbox")),
 		sandbox.WithCgroupPrefix(cgroupPrefix(cfg.DataDir)))
@@ -173,8 +195,15 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 		return nil, fmt.Errorf("start sandbox manager: %w", err)
 	}
 	scope := kumo.Scope{Region: cfg.Region, Account: cfg.AccountID}
-	d.node, err = node.New(d.sandboxes, d.images, scope, filepath.Join(cfg.DataDir, "rootfs"),
-		node.WithLogger(d.log.With("component", "node")), node.WithIdleTimeout(cfg.IdleTimeout))
+	remote, mirror, err := d.openRemote()
+	if err != nil {
+		return nil, err
+	}
+	nodeOpts := []node.Option{node.WithLogger(d.log.With("component", "node")), node.WithIdleTimeout(cfg.IdleTimeout)}
+	if mirror != nil {
+		nodeOpts = append(nodeOpts, node.WithFetcher(mirror))
+	}
+	d.node, err = node.New(d.sandboxes, d.images, scope, filepath.Join(cfg.DataDir, "rootfs"), nodeOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
@@ -184,7 +213,16 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	}
 	d.invoke = invoke.New(d.node, d.store, scope, invoke.WithLogger(d.log.With("component", "invoke")),
 		invoke.WithConcurrency(cfg.Concurrency), invoke.WithRecorder(d.metrics), invoke.WithEnqueuer(d.async.queue))
-	d.control = control.New(d.store, d.images, scope,
+	imageOpts := []control.Option{
+		control.WithImageSource(remote),
+		control.WithLocalImages(d.isLocalRegistry, d.images),
+		control.WithMaxImageBytes(cfg.MaxImageBytes),
+	}
+	if mirror != nil {
+		imageOpts = append(imageOpts, control.WithMirror(mirror))
+	}
+	imageOpts = append(imageOpts, control.WithRuntimes(runtimes.Supported()))
+	d.control = control.New(d.store, baseImages{d.images, d.runtimes}, scope, append(imageOpts,
 		control.WithLogger(d.log.With("component", "control")),
 		control.WithChangeHook(func(name string, f *kumo.Function) {
 			d.invoke.Observe(name, f)
@@ -194,7 +232,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 		}),
 		control.WithAliasHook(d.invoke.ObserveAlias),
 		control.WithVersionHook(d.invoke.ObserveVersion),
-		control.WithLimits(control.Limits{ConcurrentExecutions: cfg.Concurrency, UnreservedMinimum: unreservedMinimum(cfg.Concurrency)}))
+		control.WithLimits(control.Limits{ConcurrentExecutions: cfg.Concurrency, UnreservedMinimum: unreservedMinimum(cfg.Concurrency)}))...)
 	if err := d.watch(ctx); err != nil {
 		return nil, err
 	}
@@ -206,9 +244,14 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	}
 	d.gc = &collector{d: d}
 	verifier := auth.NewVerifier(d.creds, cfg.Region, "lambda")
+	reg, err := d.openRegistry() // registry.go
+	if err != nil {
+		return nil, err
+	}
 	api := server.New(d.control, d.invoke, logAdapter{d.store}, verifier, server.WithLogger(d.log.With("component", "server")), server.WithMetrics(d.metrics.Handler()), server.WithAuditor(d.audit),
-		server.WithEventConfigs(d.async.configs),
-		server.WithCollector(func(ctx context.Context, grace time.Duration) (any, error) { return d.gc.collect(ctx, grace) }))
+		server.WithEventConfigs(d.async.configs), server.WithRuntimes(d.runtimes),
+		server.WithCollector(func(ctx context.Context, grace time.Duration) (any, error) { return d.gc.collect(ctx, grace) }),
+		server.WithRegistry(reg))
 	d.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)

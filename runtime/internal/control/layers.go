@@ -57,7 +57,7 @@ func (s *Service) PublishLayerVersion(ctx context.Context, in PublishLayerInput)
 	if len(in.LicenseInfo) > kumo.MaxLicenseInfoLen {
 		return nil, validationError("...", "licenseInfo", fmt.Sprintf("Member must have length less than or equal to %d", kumo.MaxLicenseInfoLen))
 	}
-	if err := validateCompatibleRuntimes(in.CompatibleRuntimes); err != nil {
+	if err := validateCompatibleRuntimes(in.CompatibleRuntimes, s.knownRuntimes()); err != nil {
 		return nil, err
 	}
 	if err := validateCompatibleArchitectures(in.CompatibleArchitectures); err != nil {
@@ -109,13 +109,13 @@ func (s *Service) PublishLayerVersion(ctx context.Context, in PublishLayerInput)
 	return lv, nil
 }
 
-func validateCompatibleRuntimes(rts []string) error {
+func validateCompatibleRuntimes(rts, known []string) error {
 	if len(rts) > kumo.MaxCompatibleRuntimes {
 		return validationError(rts, "compatibleRuntimes", fmt.Sprintf("Member must have length less than or equal to %d", kumo.MaxCompatibleRuntimes))
 	}
 	for _, rt := range rts {
-		if !slices.Contains(lambdaRuntimes, rt) {
-			return validationError(rts, "compatibleRuntimes", "Member must satisfy constraint: [Member must satisfy enum value set: ["+strings.Join(lambdaRuntimes, ", ")+"]]")
+		if !slices.Contains(known, rt) {
+			return validationError(rts, "compatibleRuntimes", "Member must satisfy constraint: [Member must satisfy enum value set: ["+strings.Join(known, ", ")+"]]")
 		}
 	}
 	return nil
@@ -197,9 +197,9 @@ type LayerFilter struct {
 	CompatibleArchitecture string
 }
 
-func (f LayerFilter) validate() error {
-	if f.CompatibleRuntime != "" && !slices.Contains(lambdaRuntimes, f.CompatibleRuntime) {
-		return validationError(f.CompatibleRuntime, "compatibleRuntime", "Member must satisfy enum value set: ["+strings.Join(lambdaRuntimes, ", ")+"]")
+func (f LayerFilter) validate(known []string) error {
+	if f.CompatibleRuntime != "" && !slices.Contains(known, f.CompatibleRuntime) {
+		return validationError(f.CompatibleRuntime, "compatibleRuntime", "Member must satisfy enum value set: ["+strings.Join(known, ", ")+"]")
 	}
 	if f.CompatibleArchitecture != "" && !slices.Contains(layerArchitectures, f.CompatibleArchitecture) {
 		return validationError(f.CompatibleArchitecture, "compatibleArchitecture", "Member must satisfy enum value set: [x86_64, arm64]")
@@ -230,7 +230,7 @@ func (s *Service) ListLayerVersions(ctx context.Context, layerName string, filte
 	if err != nil {
 		return nil, "", err
 	}
-	if err := filter.validate(); err != nil {
+	if err := filter.validate(s.knownRuntimes()); err != nil {
 		return nil, "", err
 	}
 	if maxItems, err = layerMaxItems(maxItems); err != nil {
@@ -270,7 +270,7 @@ type LayerSummary struct {
 // version matching filter; layers with no matching version are left out.
 // The marker is the name of the next page's first layer.
 func (s *Service) ListLayers(ctx context.Context, filter LayerFilter, marker string, maxItems int) ([]LayerSummary, string, error) {
-	if err := filter.validate(); err != nil {
+	if err := filter.validate(s.knownRuntimes()); err != nil {
 		return nil, "", err
 	}
 	maxItems, err := layerMaxItems(maxItems)

@@ -472,3 +472,30 @@ func TestFunctionLayers_UnzippedLimit(t *testing.T) {
 	_, err = svc.UpdateFunctionCode(ctx, "big", control.UpdateCodeInput{ZipFile: testZip(t, map[string]string{"bootstrap": strings.Repeat("z", 60)})})
 	require.NoError(t, err)
 }
+
+// Layers may name kumo's own runtimes as compatible (ruby3.1 exists only
+// here) as well as every identifier Lambda knows; anything else is refused.
+func TestLayerCompatibleRuntimesIncludeTheHosts(t *testing.T) {
+	svc, _ := newLayerService(t, control.WithRuntimes([]string{"provided.al2023", "ruby3.1"}))
+	zip := testZip(t, map[string]string{"lib/x.rb": "x"})
+	for _, tc := range []struct {
+		runtimes []string
+		ok       bool
+	}{
+		{[]string{"ruby3.1"}, true},
+		{[]string{"python3.12", "ruby3.1"}, true},
+		{[]string{"ruby9.9"}, false},
+		{[]string{""}, false},
+	} {
+		_, err := svc.PublishLayerVersion(t.Context(), control.PublishLayerInput{LayerName: "compat", ZipFile: zip, CompatibleRuntimes: tc.runtimes})
+		if tc.ok {
+			require.NoError(t, err, "%v", tc.runtimes)
+			continue
+		}
+		require.ErrorIs(t, err, kumo.ErrInvalidParameter, "%v", tc.runtimes)
+	}
+	_, _, err := svc.ListLayers(t.Context(), control.LayerFilter{CompatibleRuntime: "ruby3.1"}, "", 10)
+	require.NoError(t, err)
+	_, _, err = svc.ListLayers(t.Context(), control.LayerFilter{CompatibleRuntime: "ruby9.9"}, "", 10)
+	require.ErrorIs(t, err, kumo.ErrInvalidParameter)
+}

@@ -35,6 +35,8 @@ type Images interface {
 	BaseImage(ctx context.Context, runtime string) (v1.Image, error)
 	Put(ctx context.Context, base v1.Image, layers ...v1.Layer) (v1.Hash, error)
 	Image(ctx context.Context, digest v1.Hash) (v1.Image, error)
+	// Write copies an image in unchanged (images.go).
+	Write(ctx context.Context, img v1.Image, opts ...image.WriteOption) (v1.Hash, error)
 }
 
 // Service implements the function control plane.
@@ -52,6 +54,15 @@ type Service struct {
 	maxUnzipped int64
 
 	access accessIndex // URL configs and policies for the serving path (access.go)
+
+	runtimes []string // managed runtimes offered (runtimes.go)
+
+	// Container images (images.go).
+	imageSource     ImageSource
+	isLocalRegistry func(string) bool
+	localImages     LocalImages
+	maxImageBytes   int64
+	mirror          Mirror
 }
 
 // Option configures a Service.
@@ -100,6 +111,7 @@ type CreateInput struct {
 	ZipFile          []byte
 	HasS3Code        bool
 	ImageURI         string
+	ImageConfig      *kumo.ImageConfig
 	Layers           []string
 	VPC              bool
 	Publish          bool
@@ -161,8 +173,11 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	}
 	switch f.PackageType {
 	case kumo.PackageZip:
+		if in.ImageConfig != nil {
+			return nil, kumo.InvalidParameter(msgZipNoImageConfig)
+		}
 	case kumo.PackageImage:
-		return nil, kumo.Errorf(kumo.ErrUnsupported, "PackageType Image is not supported by this kumo host yet; use PackageType Zip")
+		return s.createImageFunction(ctx, f, in)
 	default:
 		return nil, validationError(f.PackageType, "packageType", "Member must satisfy enum value set: [Image, Zip]")
 	}
@@ -190,6 +205,35 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	if err := s.packageZip(ctx, f, in.ZipFile, layers); err != nil {
 		return nil, err
 	}
+	return s.storeNew(ctx, f, in.Publish)
+}
+
+// createImageFunction creates a PackageType Image function (images.go).
+func (s *Service) createImageFunction(ctx context.Context, f *kumo.Function, in CreateInput) (*kumo.Function, error) {
+	if err := checkImageFunction(in); err != nil {
+		return nil, err
+	}
+	ic, err := validateImageConfig(in.ImageConfig)
+	if err != nil {
+		return nil, err
+	}
+	f.ImageConfig = ic
+	if _, _, err := s.store.GetFunction(ctx, f.Name); err == nil {
+		return nil, s.conflictExists(f.Name)
+	} else if !errors.Is(err, kumo.ErrNotFound) {
+		return nil, fmt.Errorf("look up function %s: %w", f.Name, err)
+	}
+	if err := s.packageImage(ctx, f, in.ImageURI); err != nil {
+		return nil, err
+	}
+	return s.storeNew(ctx, f, in.Publish)
+}
+
+// storeNew records a new function whose image is complete.
+func (s *Service) storeNew(ctx context.Context, f *kumo.Function, publish bool) (*kumo.Function, error) {
+	if err := s.mirrorImage(ctx, f.Name, latestTag, f.ImageDigest); err != nil {
+		return nil, err
+	}
 	s.stamp(f)
 	if _, err := s.store.CreateFunction(ctx, f); err != nil {
 		if errors.Is(err, kumo.ErrConflict) {
@@ -199,7 +243,7 @@ func (s *Service) CreateFunction(ctx context.Context, in CreateInput) (*kumo.Fun
 	}
 	s.log.InfoContext(ctx, "function created", "function", f.Name, "image", f.ImageDigest)
 	s.changed(f)
-	if in.Publish {
+	if publish {
 		return s.PublishVersion(ctx, f.Name, "", "", "")
 	}
 	return f.Clone(), nil
@@ -221,7 +265,7 @@ func (s *Service) checkCodeSource(zip []byte, hasS3 bool, imageURI string) error
 	case hasS3:
 		return kumo.Errorf(kumo.ErrUnsupported, "Code from S3 (S3Bucket/S3Key) is not supported by kumo; upload the zip with Code.ZipFile")
 	case imageURI != "":
-		return kumo.Errorf(kumo.ErrUnsupported, "Code.ImageUri needs PackageType Image, which this kumo host does not support yet")
+		return kumo.InvalidParameter(msgZipNoImageURI)
 	case len(zip) == 0:
 		return kumo.InvalidParameter("Please provide a source for function code.")
 	case len(zip) > kumo.MaxZipBytes:
@@ -253,7 +297,7 @@ func (s *Service) validateConfig(f *kumo.Function) error {
 		return err
 	}
 	if f.Runtime != "" {
-		if err := validateRuntime(f.Runtime, image.SupportedRuntimes()); err != nil {
+		if err := validateRuntime(f.Runtime, s.supportedRuntimes()); err != nil {
 			return err
 		}
 	}
@@ -396,15 +440,31 @@ type UpdateCodeInput struct {
 	Publish       bool
 }
 
-// UpdateFunctionCode replaces the code of $LATEST.
+// UpdateFunctionCode replaces the code of $LATEST: a new zip, or for a
+// PackageType Image function the image an ImageUri names, pulled again (a
+// tag may have moved).
 func (s *Service) UpdateFunctionCode(ctx context.Context, name string, in UpdateCodeInput) (*kumo.Function, error) {
-	if err := s.checkCodeSource(in.ZipFile, in.HasS3Code, in.ImageURI); err != nil {
-		return nil, err
+	if in.HasS3Code {
+		if err := s.checkCodeSource(in.ZipFile, in.HasS3Code, ""); err != nil {
+			return nil, err
+		}
 	}
 	if err := validateArchitectures(in.Architectures); err != nil {
 		return nil, err
 	}
 	f, err := s.update(ctx, name, in.RevisionID, in.DryRun, func(f *kumo.Function) error {
+		if f.PackageType == kumo.PackageImage {
+			if in.ImageURI == "" || len(in.ZipFile) > 0 {
+				return kumo.InvalidParameter(msgUpdateImageURI)
+			}
+			return s.packageImage(ctx, f, in.ImageURI)
+		}
+		if in.ImageURI != "" {
+			return kumo.InvalidParameter(msgUpdateZipURI)
+		}
+		if err := s.checkCodeSource(in.ZipFile, false, ""); err != nil {
+			return err
+		}
 		layers, _, err := s.imageParts(ctx, f)
 		if err != nil {
 			return err
@@ -432,7 +492,10 @@ type ConfigInput struct {
 	DeadLetterTarget *string // DeadLetterConfig.TargetArn; "" clears it
 	RevisionID       string
 	Layers           []string
-	VPC              bool
+	// ImageConfig replaces the whole ImageConfig of an Image function; an
+	// empty one clears it.
+	ImageConfig *kumo.ImageConfig
+	VPC         bool
 }
 
 // UpdateFunctionConfiguration changes configuration fields of $LATEST.
@@ -453,12 +516,26 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		return nil, validateRole("")
 	}
 	if in.Runtime != nil && *in.Runtime == "" {
-		return nil, validateRuntime("", image.SupportedRuntimes())
+		return nil, validateRuntime("", s.supportedRuntimes())
 	}
 	if in.Handler != nil && *in.Handler == "" {
 		return nil, validateHandler("")
 	}
+	imageConfig, err := validateImageConfig(in.ImageConfig)
+	if err != nil {
+		return nil, err
+	}
 	return s.update(ctx, name, in.RevisionID, false, func(f *kumo.Function) error {
+		if f.PackageType == kumo.PackageImage {
+			if in.Runtime != nil || in.Handler != nil || len(in.Layers) > 0 {
+				return kumo.InvalidParameter(msgImageNoRuntime)
+			}
+			if in.ImageConfig != nil {
+				f.ImageConfig = imageConfig
+			}
+		} else if in.ImageConfig != nil {
+			return kumo.InvalidParameter(msgZipNoImageConfig)
+		}
 		oldRuntime := f.Runtime
 		set(&f.Role, in.Role)
 		set(&f.Handler, in.Handler)
@@ -475,6 +552,9 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		}
 		if err := s.validateConfig(f); err != nil {
 			return err
+		}
+		if f.PackageType == kumo.PackageImage {
+			return nil // the image is the whole root: no base, no layers
 		}
 		if in.Layers != nil {
 			return s.setLayers(ctx, f, layerRefs, layerBlobs) // on f.Runtime's base
@@ -520,6 +600,11 @@ func (s *Service) update(ctx context.Context, name, revisionID string, dryRun bo
 	}
 	if dryRun {
 		return next, nil
+	}
+	if next.ImageDigest != cur.ImageDigest {
+		if err := s.mirrorImage(ctx, next.Name, latestTag, next.ImageDigest); err != nil {
+			return nil, err
+		}
 	}
 	s.stamp(next)
 	if _, err := s.store.UpdateFunction(ctx, next, rev); err != nil {

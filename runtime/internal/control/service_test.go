@@ -149,7 +149,7 @@ func TestCreateFunction_Invalid(t *testing.T) {
 		{"two archs", func(in *control.CreateInput) { in.Architectures = []string{"x86_64", "x86_64"} }, kumo.ErrInvalidParameter, "architectures"},
 		{"no code", func(in *control.CreateInput) { in.ZipFile = nil }, kumo.ErrInvalidParameter, "source for function code"},
 		{"s3 code", func(in *control.CreateInput) { in.ZipFile = nil; in.HasS3Code = true }, kumo.ErrUnsupported, "S3"},
-		{"image", func(in *control.CreateInput) { in.PackageType = "Image" }, kumo.ErrUnsupported, "Image"},
+		{"image with runtime", func(in *control.CreateInput) { in.PackageType = "Image" }, kumo.ErrInvalidParameter, "Please don't provide Handler or Runtime or Layer"},
 		{"layers", func(in *control.CreateInput) { in.Layers = []string{"arn:x"} }, kumo.ErrInvalidParameter, "'layers'"},
 		{"not a zip", func(in *control.CreateInput) { in.ZipFile = []byte("plain text") }, kumo.ErrInvalidZipFile, "unzip"},
 		{"description", func(in *control.CreateInput) { in.Description = strings.Repeat("d", 257) }, kumo.ErrInvalidParameter, "description"},

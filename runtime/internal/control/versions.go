@@ -139,6 +139,9 @@ func (s *Service) PublishVersion(ctx context.Context, name, codeSha256, descript
 		}
 		v.RevisionID = uuid.NewString()
 		v.LastModified = s.now().UTC()
+		if err := s.mirrorImage(ctx, v.Name, v.Version, v.ImageDigest); err != nil {
+			return nil, err
+		}
 		if err := s.store.PutVersion(ctx, v); err != nil {
 			return nil, fmt.Errorf("publish version of %s: %w", cur.Name, err)
 		}

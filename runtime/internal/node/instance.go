@@ -46,6 +46,9 @@ type instance struct {
 // the error and no instance.
 func (n *Node) start(ctx context.Context, fn *kumo.Function, inv Invocation) (*instance, Outcome, error) {
 	began := time.Now()
+	if err := n.ensureImage(ctx, fn); err != nil {
+		return nil, Outcome{}, err
+	}
 	root, err := n.rootfs(ctx, fn.ImageDigest, true)
 	if err != nil {
 		return nil, Outcome{}, err
@@ -342,7 +345,6 @@ func environment(scope kumo.Scope, fn *kumo.Function, proc process) []string {
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 		"AWS_REGION":                      scope.Region,
 		"AWS_DEFAULT_REGION":              scope.Region,
-		"AWS_EXECUTION_ENV":               "AWS_Lambda_" + fn.Runtime,
 		"LAMBDA_TASK_ROOT":                "/var/task",
 		"LAMBDA_RUNTIME_DIR":              "/var/runtime",
 	}
@@ -356,6 +358,11 @@ func environment(scope kumo.Scope, fn *kumo.Function, proc process) []string {
 		if _, ok := vars[k]; !ok {
 			vars[k] = v
 		}
+	}
+	// A container image names no runtime: AWS_EXECUTION_ENV is whatever
+	// the image's own ENV says, as in Lambda.
+	if fn.PackageType != kumo.PackageImage {
+		reserved["AWS_EXECUTION_ENV"] = "AWS_Lambda_" + fn.Runtime
 	}
 	for k, v := range reserved {
 		vars[k] = v

@@ -66,6 +66,11 @@ type Node struct {
 	closed  bool
 	busy    sync.WaitGroup
 
+	// Container images (images.go): where missing images come from, and
+	// the lowest layer of every root.
+	fetcher  Fetcher
+	scaffold string
+
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
 }
@@ -111,6 +116,10 @@ func New(sandboxes Sandboxes, images Images, scope kumo.Scope, rootfsDir string,
 	if err := unmountChildren(rootfsDir); err != nil {
 		return nil, err
 	}
+	var err error
+	if n.scaffold, err = makeScaffold(rootfsDir); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopReaper = cancel
 	n.reaperDone = make(chan struct{})
@@ -125,6 +134,9 @@ func unmountChildren(dir string) error {
 		return fmt.Errorf("read rootfs dir: %w", err)
 	}
 	for _, e := range entries {
+		if e.Name() == scaffoldName {
+			continue
+		}
 		p := filepath.Join(dir, e.Name())
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("unmount leftover rootfs %s: %w", p, err)
@@ -322,6 +334,10 @@ func (n *Node) Prepare(fn *kumo.Function) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
+		if err := n.ensureImage(ctx, fn); err != nil {
+			n.log.Warn("prepare function image", "function", fn.Name, "error", err)
+			return
+		}
 		if _, err := n.rootfs(ctx, fn.ImageDigest, false); err != nil {
 			n.log.Warn("prepare function image", "function", fn.Name, "error", err)
 		}
@@ -433,6 +449,9 @@ func (n *Node) rootfs(ctx context.Context, digest string, use bool) (string, err
 	if err != nil {
 		return "", fmt.Errorf("unpack image %s: %w", digest, err)
 	}
+	// The scaffold goes under every image: an image without the sandbox's
+	// mount points still gets them (images.go).
+	layers = append([]string{n.scaffold}, layers...)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if dir, ok := n.mounts[digest]; ok {

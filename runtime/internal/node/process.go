@@ -71,6 +71,11 @@ func (n *Node) processFor(ctx context.Context, fn *kumo.Function, rootfs string)
 	if cwd == "" || !path.IsAbs(cwd) {
 		cwd = "/var/task"
 	}
+	if fn.PackageType == kumo.PackageImage {
+		if err := checkWorkingDir(rootfs, cwd); err != nil {
+			return process{}, err
+		}
+	}
 	p := process{cwd: cwd, imageEnv: map[string]string{}, handler: fn.Handler}
 	for _, kv := range cfg.Env {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
@@ -91,6 +96,11 @@ func (n *Node) processFor(ctx context.Context, fn *kumo.Function, rootfs string)
 			return process{}, err
 		}
 		p.args = []string{boot}
+	}
+	if fn.PackageType == kumo.PackageImage {
+		if err := checkEntrypoint(rootfs, p.args[0]); err != nil {
+			return process{}, err
+		}
 	}
 	return p, nil
 }

@@ -78,6 +78,8 @@ var operations = map[string]string{
 	"GET /kumo/v1/functions/{}/logs":                               "kumo:GetLogs",
 	"GET /kumo/v1/audit":                                           "kumo:GetAuditLog",
 	"POST /kumo/v1/gc":                                             "kumo:CollectGarbage",
+	"GET /kumo/v1/runtimes":                                        "kumo:ListRuntimes",
+	"POST /kumo/v1/runtimes/{}/build":                              "kumo:BuildRuntime",
 	"/":                                                            "UnknownOperation",
 }
 

@@ -37,6 +37,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request, body []b
 		ZipFile:       req.Code.ZipFile,
 		HasS3Code:     req.Code.S3Bucket != nil || req.Code.S3Key != nil,
 		ImageURI:      req.Code.ImageUri,
+		ImageConfig:   req.ImageConfig.toKumo(),
 		Layers:        req.Layers,
 		VPC:           req.VpcConfig.set(),
 		Publish:       req.Publish,
@@ -73,13 +74,17 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request, _ []byte) e
 	if tags == nil {
 		tags = map[string]string{}
 	}
+	// Lambda also returns Location, a presigned URL of the zip; kumo
+	// keeps the code as an OCI image, not the uploaded zip, so there is
+	// nothing to point it at yet.
+	code := map[string]string{"RepositoryType": "S3"}
+	if f.PackageType == kumo.PackageImage {
+		code = map[string]string{"RepositoryType": "ECR", "ImageUri": f.ImageURI, "ResolvedImageUri": f.ResolvedImageURI}
+	}
 	resp := map[string]any{
 		"Configuration": s.configuration(f),
-		// Lambda also returns Location, a presigned URL of the zip; kumo
-		// keeps the code as an OCI image, not the uploaded zip, so there is
-		// nothing to point it at yet.
-		"Code": map[string]string{"RepositoryType": "S3"},
-		"Tags": tags,
+		"Code":          code,
+		"Tags":          tags,
 	}
 	// The reservation lives on $LATEST; a version needs one more read.
 	reserved := f.ReservedConcurrency
@@ -162,6 +167,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Requ
 		Runtime:     req.Runtime,
 		RevisionID:  req.RevisionId,
 		Layers:      req.Layers,
+		ImageConfig: req.ImageConfig.toKumo(),
 		VPC:         req.VpcConfig.set(),
 	}
 	if req.Environment != nil {

@@ -64,6 +64,8 @@ type Server struct {
 
 	eventConfigs *control.EventConfigs // nil: not served (eventconfig.go)
 	collector    Collector             // nil: no POST /kumo/v1/gc (gc.go)
+	registry     http.Handler          // nil: no /v2/ (registry.go)
+	runtimes     Runtimes              // nil: no /kumo/v1/runtimes (runtimes.go)
 }
 
 // Option configures a Server.
@@ -117,6 +119,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /kumo/v1/functions/{name}/logs", s.api(0, s.functionLogs))
 	m.HandleFunc("GET /kumo/v1/audit", s.api(0, s.auditLog))
 	s.gcRoutes(m)
+	s.registryRoutes(m)
+	s.runtimeRoutes(m)
 	m.HandleFunc("/", s.api(maxSmallBody, func(_ http.ResponseWriter, r *http.Request, _ []byte) error {
 		return kumo.Errorf(kumo.ErrNotFound, "Unknown operation: %s %s", r.Method, r.URL.Path)
 	}))

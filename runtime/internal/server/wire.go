@@ -39,6 +39,24 @@ func (v *vpcConfig) set() bool {
 	return v != nil && (len(v.SubnetIds) > 0 || len(v.SecurityGroupIds) > 0)
 }
 
+// imageConfig is Lambda's ImageConfig, request and response alike.
+type imageConfig struct {
+	EntryPoint       []string `json:"EntryPoint,omitempty"`
+	Command          []string `json:"Command,omitempty"`
+	WorkingDirectory string   `json:"WorkingDirectory,omitempty"`
+}
+
+func (c *imageConfig) toKumo() *kumo.ImageConfig {
+	if c == nil {
+		return nil
+	}
+	return &kumo.ImageConfig{EntryPoint: c.EntryPoint, Command: c.Command, WorkingDirectory: c.WorkingDirectory}
+}
+
+type imageConfigResponse struct {
+	ImageConfig imageConfig `json:"ImageConfig"`
+}
+
 // opaque members are accepted and ignored: they configure AWS services
 // that have no meaning on a kumo host yet.
 type opaque = map[string]any
@@ -62,7 +80,7 @@ type createFunctionRequest struct {
 	Tags                   map[string]string `json:"Tags"`
 	Layers                 []string          `json:"Layers"`
 	FileSystemConfigs      []opaque          `json:"FileSystemConfigs"`
-	ImageConfig            opaque            `json:"ImageConfig"`
+	ImageConfig            *imageConfig      `json:"ImageConfig"`
 	CodeSigningConfigArn   *string           `json:"CodeSigningConfigArn"`
 	Architectures          []string          `json:"Architectures"`
 	EphemeralStorage       *ephemeralStorage `json:"EphemeralStorage"`
@@ -103,7 +121,7 @@ type updateConfigRequest struct {
 	RevisionId             string            `json:"RevisionId"`
 	Layers                 []string          `json:"Layers"`
 	FileSystemConfigs      []opaque          `json:"FileSystemConfigs"`
-	ImageConfig            opaque            `json:"ImageConfig"`
+	ImageConfig            *imageConfig      `json:"ImageConfig"`
 	EphemeralStorage       *ephemeralStorage `json:"EphemeralStorage"`
 	SnapStart              opaque            `json:"SnapStart"`
 	LoggingConfig          opaque            `json:"LoggingConfig"`
@@ -143,6 +161,8 @@ type functionConfiguration struct {
 	SnapStart        map[string]string `json:"SnapStart"`
 	LoggingConfig    map[string]string `json:"LoggingConfig"`
 	Layers           []layerRef        `json:"Layers,omitempty"`
+	// ImageConfigResponse is there for an Image function with ImageConfig.
+	ImageConfigResponse *imageConfigResponse `json:"ImageConfigResponse,omitempty"`
 }
 
 func (s *Server) configuration(f *kumo.Function) functionConfiguration {
@@ -179,6 +199,11 @@ func (s *Server) configuration(f *kumo.Function) functionConfiguration {
 	}
 	if len(f.Environment) > 0 {
 		c.Environment = &environment{Variables: f.Environment}
+	}
+	if ic := f.ImageConfig; ic != nil {
+		c.ImageConfigResponse = &imageConfigResponse{ImageConfig: imageConfig{
+			EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory,
+		}}
 	}
 	return c
 }

@@ -1,0 +1,14 @@
+package com.amazonaws.services.lambda.runtime;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+
+/**
+ * A handler that reads the raw event bytes and writes the raw response.
+ */
+public interface RequestStreamHandler {
+
+    /** Handles one invocation: reads input, writes the response to output. */
+    void handleRequest(InputStream input, OutputStream output, Context context) throws IOException;
+}
