@@ -326,7 +326,7 @@ func TestRootImage_ExternalRegistryWithAuth(t *testing.T) {
 func TestRootImage_BaseImageStyleEntrypoint(t *testing.T) {
 	h := sharedHost(t)
 	reg := newExtRegistry(t, "", "")
-	img := buildImage(t, baseStyleConfig("app.handler", "--extra"), entrypointLayer(t))
+	img := buildImage(t, baseStyleConfig("--extra", "app.handler"), entrypointLayer(t))
 	uri, digest := reg.push(t, "base-style:1", img)
 
 	// Outside Lambda the entrypoint refuses to start the runtime client.
@@ -354,8 +354,8 @@ func TestRootImage_BaseImageStyleEntrypoint(t *testing.T) {
 	assert.Empty(t, created.Runtime)
 
 	e := h.imageEcho(t, fn)
-	assert.Equal(t, []string{"/lambda-entrypoint", "app.handler", "--extra"}, e.Args)
-	assert.Equal(t, "app.handler", e.Env["_HANDLER"], "CMD's first word is the handler")
+	assert.Equal(t, []string{"/lambda-entrypoint", "--extra", "app.handler"}, e.Args)
+	assert.Equal(t, "app.handler", e.Env["_HANDLER"], "CMD's last word is the handler")
 	assert.Equal(t, "from-function", e.Env["FN_VAR"])
 	assert.Equal(t, "overridden", e.Env["IMAGE_VAR"], "the function's variables win over the image's")
 	assert.Equal(t, "/var/task", e.Env["LAMBDA_TASK_ROOT"])

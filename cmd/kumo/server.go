@@ -62,6 +62,7 @@ KUMO_* environment variable (--data-dir is KUMO_DATA_DIR).`,
 	f.DurationVar(&cfg.AsyncRetryDelay, "async-retry-delay", time.Minute, "wait before the first retry of a failed async event (the second waits twice as long; throttle backoff scales too)")
 	f.StringVar(&cfg.Registry, "registry", "", "external OCI registry (host[:port][/path]) to push every function image to and pull missing ones from (credentials: the Docker config file)")
 	f.Int64Var(&cfg.MaxImageBytes, "max-image-bytes", kumod.DefaultMaxImageBytes, "largest container image (PackageType Image) accepted, uncompressed")
+	f.Int64Var(&cfg.MaxBlobBytes, "max-blob-bytes", 10<<30, "largest blob a client may push to the host's registry (/v2/)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

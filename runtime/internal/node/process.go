@@ -49,8 +49,10 @@ func (n *Node) imageConfig(ctx context.Context, digest string) (v1.Config, error
 // processFor works out how fn starts, the way Lambda does: the image's
 // ENTRYPOINT and CMD (each replaced by ImageConfig when set) run as they
 // are; an image with neither is a custom runtime and runs the first
-// bootstrap found. The handler of an image function is its command's first
-// word, which is what AWS's base images hand their runtime client.
+// bootstrap found. The handler of an image function is its command's last
+// word, as in AWS's runtime interface emulator: AWS's base images hand it
+// to their runtime client as CMD ["app.handler"], others as
+// CMD ["-m", "awslambdaric", "app.handler"].
 func (n *Node) processFor(ctx context.Context, fn *kumo.Function, rootfs string) (process, error) {
 	cfg, err := n.imageConfig(ctx, fn.ImageDigest)
 	if err != nil {
@@ -83,7 +85,7 @@ func (n *Node) processFor(ctx context.Context, fn *kumo.Function, rootfs string)
 		}
 	}
 	if fn.PackageType == kumo.PackageImage && len(cmd) > 0 {
-		p.handler = cmd[0]
+		p.handler = cmd[len(cmd)-1]
 	}
 	switch {
 	case len(entry) > 0:
