@@ -524,17 +524,12 @@ func (s *Store) DeleteManifest(ctx context.Context, repo, ref string) error {
 // Repositories lists the repositories that hold a tag or a manifest pushed
 // by digest, sorted.
 func (s *Store) Repositories(ctx context.Context) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.indexMu.Lock()
-	defer s.indexMu.Unlock()
-	m, err := s.readIndex()
+	manifests, err := s.indexManifests(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var repos []string
-	for _, d := range m.Manifests {
+	for _, d := range manifests {
 		if r, ok := refRepo(d.Annotations[annotationRefName]); ok {
 			repos = append(repos, r)
 		}

@@ -77,17 +77,12 @@ func (s *Store) Untag(ctx context.Context, repo, tag string) error {
 // Lookup returns the descriptor repo:tag points at, or a kumo.ErrNotFound
 // error.
 func (s *Store) Lookup(ctx context.Context, repo, tag string) (v1.Descriptor, error) {
-	if err := ctx.Err(); err != nil {
-		return v1.Descriptor{}, err
-	}
 	name := repo + ":" + tag
-	s.indexMu.Lock()
-	defer s.indexMu.Unlock()
-	m, err := s.readIndex()
+	manifests, err := s.indexManifests(ctx)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	for _, d := range m.Manifests {
+	for _, d := range manifests {
 		if d.Annotations[annotationRefName] == name {
 			return d, nil
 		}
@@ -97,17 +92,12 @@ func (s *Store) Lookup(ctx context.Context, repo, tag string) (v1.Descriptor, er
 
 // Tags lists the tags of repo, sorted.
 func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.indexMu.Lock()
-	defer s.indexMu.Unlock()
-	m, err := s.readIndex()
+	manifests, err := s.indexManifests(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var tags []string
-	for _, d := range m.Manifests {
+	for _, d := range manifests {
 		r, t, ok := strings.Cut(d.Annotations[annotationRefName], ":")
 		if ok && r == repo {
 			tags = append(tags, t)
@@ -119,6 +109,21 @@ func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 
 // Tagged returns every tagged manifest digest, for GC's keep list.
 func (s *Store) Tagged(ctx context.Context) ([]v1.Hash, error) {
+	manifests, err := s.indexManifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Hash
+	for _, d := range manifests {
+		if strings.Contains(d.Annotations[annotationRefName], ":") {
+			out = append(out, d.Digest)
+		}
+	}
+	return out, nil
+}
+
+// indexManifests returns the descriptors index.json lists now.
+func (s *Store) indexManifests(ctx context.Context) ([]v1.Descriptor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -128,11 +133,5 @@ func (s *Store) Tagged(ctx context.Context) ([]v1.Hash, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []v1.Hash
-	for _, d := range m.Manifests {
-		if strings.Contains(d.Annotations[annotationRefName], ":") {
-			out = append(out, d.Digest)
-		}
-	}
-	return out, nil
+	return m.Manifests, nil
 }

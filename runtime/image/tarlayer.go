@@ -20,19 +20,29 @@ import (
 // produce a reproducible tar if the caller wants a reproducible digest;
 // TarLayer closes the writer (the tar's end-of-archive blocks) itself. The
 // layer implements io.Closer, which gives the scratch space back at once.
-func (s *Store) TarLayer(ctx context.Context, write func(tw *tar.Writer) error) (_ v1.Layer, err error) {
+func (s *Store) TarLayer(ctx context.Context, write func(tw *tar.Writer) error) (v1.Layer, error) {
+	l, err := writeTarLayer(ctx, s.tmpDir, "tar layer", write)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// writeTarLayer is TarLayer with its scratch file in scratchDir; what
+// names the layer in errors. write's own errors come back unwrapped.
+func writeTarLayer(ctx context.Context, scratchDir, what string, write func(tw *tar.Writer) error) (_ *tarLayer, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.tmpDir, "tarlayer-")
+	f, err := os.CreateTemp(scratchDir, "layer-")
 	if err != nil {
-		return nil, fmt.Errorf("tar layer: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	// Unlinked at once, as ZipLayer's: nothing is left behind however this
-	// ends, and the open file keeps the bytes until the layer is closed.
+	// Unlinked at once: nothing is left behind however this ends, and the
+	// open file keeps the bytes until the layer is dropped or closed.
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("tar layer: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer func() {
 		if err != nil {
@@ -47,10 +57,10 @@ func (s *Store) TarLayer(ctx context.Context, write func(tw *tar.Writer) error) 
 		return nil, err
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("tar layer: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("tar layer: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -3,11 +3,8 @@ package image
 import (
 	"archive/tar"
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -350,7 +347,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writeZipTar(ctx context.Context, entries []*zipEntry, prefix, scratchDir string, stats ZipStats) (_ v1.Layer, _ ZipStats, err error) {
+func writeZipTar(ctx context.Context, entries []*zipEntry, prefix, scratchDir string, stats ZipStats) (v1.Layer, ZipStats, error) {
 	all := make(map[string]*zipEntry, len(entries)+8)
 	for _, e := range entries {
 		all[prefix+"/"+e.name] = e
@@ -370,73 +367,48 @@ func writeZipTar(ctx context.Context, entries []*zipEntry, prefix, scratchDir st
 	}
 	names := slices.Sorted(maps.Keys(all))
 
-	f, err := os.CreateTemp(scratchDir, "ziplayer-")
-	if err != nil {
-		return nil, ZipStats{}, fmt.Errorf("zip layer: %w", err)
-	}
-	// Unlinked at once: nothing is left behind however this ends, and the
-	// open file keeps the bytes until the layer is dropped or closed.
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, ZipStats{}, fmt.Errorf("zip layer: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
-	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	tw := tar.NewWriter(bw)
 	remaining := int64(kumo.MaxUnzippedBytes) - stats.UnzippedBytes
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, ZipStats{}, err
+	l, err := writeTarLayer(ctx, scratchDir, "zip layer", func(tw *tar.Writer) error {
+		for _, name := range names {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			e := all[name]
+			hdr := &tar.Header{
+				Name:    name,
+				Mode:    e.mode,
+				ModTime: tarTime(e.mtime),
+			}
+			switch e.kind {
+			case kindDir:
+				hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+			case kindSymlink:
+				hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.target
+				stats.Files++
+			case kindFile:
+				hdr.Typeflag, hdr.Size = tar.TypeReg, int64(e.f.UncompressedSize64)
+				stats.Files++
+			}
+			if hdr.Size > remaining {
+				return tooLarge()
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("zip layer: write %s: %w", name, err)
+			}
+			if e.kind != kindFile {
+				continue
+			}
+			n, err := copyZipFile(ctx, tw, e, remaining)
+			remaining -= n
+			stats.UnzippedBytes += n
+			if err != nil {
+				return err
+			}
 		}
-		e := all[name]
-		hdr := &tar.Header{
-			Name:    name,
-			Mode:    e.mode,
-			ModTime: tarTime(e.mtime),
-		}
-		switch e.kind {
-		case kindDir:
-			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
-		case kindSymlink:
-			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.target
-			stats.Files++
-		case kindFile:
-			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(e.f.UncompressedSize64)
-			stats.Files++
-		}
-		if hdr.Size > remaining {
-			return nil, ZipStats{}, tooLarge()
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, ZipStats{}, fmt.Errorf("zip layer: write %s: %w", name, err)
-		}
-		if e.kind != kindFile {
-			continue
-		}
-		n, err := copyZipFile(ctx, tw, e, remaining)
-		remaining -= n
-		stats.UnzippedBytes += n
-		if err != nil {
-			return nil, ZipStats{}, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, ZipStats{}, fmt.Errorf("zip layer: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, ZipStats{}, fmt.Errorf("zip layer: %w", err)
-	}
-	l := &tarLayer{
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
-		size:   cw.n,
-		data:   f,
-		closer: f,
+		return nil
+	})
+	if err != nil {
+		return nil, ZipStats{}, err
 	}
 	return l, stats, nil
 }
