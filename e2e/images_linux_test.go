@@ -390,19 +390,19 @@ func TestRootImage_ImageConfigOverrides(t *testing.T) {
 
 	var updated imageFnConfig
 	h.awsJSON(t, &updated, "update-function-configuration", "--function-name", fn, "--image-config",
-		`{"EntryPoint":["/bin/alt-entry","--flag"],"Command":["other.handler","extra"],"WorkingDirectory":"/srv"}`)
+		`{"EntryPoint":["/bin/alt-entry","--flag"],"Command":["extra","other.handler"],"WorkingDirectory":"/srv"}`)
 	require.NotNil(t, updated.ImageConfigResponse)
 	assert.Equal(t, []string{"/bin/alt-entry", "--flag"}, updated.ImageConfigResponse.ImageConfig.EntryPoint)
 	assert.Equal(t, "/srv", updated.ImageConfigResponse.ImageConfig.WorkingDirectory)
 	e = h.imageEcho(t, fn)
-	assert.Equal(t, []string{"/bin/alt-entry", "--flag", "other.handler", "extra"}, e.Args)
+	assert.Equal(t, []string{"/bin/alt-entry", "--flag", "extra", "other.handler"}, e.Args)
 	assert.Equal(t, "/srv", e.Cwd)
 	assert.Equal(t, "other.handler", e.Env["_HANDLER"])
 
 	var cfg imageFnConfig
 	h.awsJSON(t, &cfg, "get-function-configuration", "--function-name", fn)
 	require.NotNil(t, cfg.ImageConfigResponse)
-	assert.Equal(t, []string{"other.handler", "extra"}, cfg.ImageConfigResponse.ImageConfig.Command)
+	assert.Equal(t, []string{"extra", "other.handler"}, cfg.ImageConfigResponse.ImageConfig.Command)
 
 	// Overrides the image cannot honour fail the way Lambda fails them.
 	for _, bad := range []struct{ config, msg string }{
@@ -600,4 +600,42 @@ func TestRootImage_HostRegistry(t *testing.T) {
 		"--code", "ImageUri="+self+"/"+repo+":v2", "--role", testRole)
 	requireCLIError(t, r, "InvalidParameterValueException")
 	require.Contains(t, r.stderr, "Source image "+self+"/"+repo+":v2 does not exist. Provide a valid source image.")
+}
+
+// An image built the way AWS's base images are used: FROM the host's own
+// python3.11 runtime image (pulled from its /v2/, where `kumo runtime`
+// stores it), plus the app, with the handler as CMD. The base image's
+// entrypoint starts kumo's Python runtime client unmodified.
+func TestRootImage_FromManagedRuntimeBase(t *testing.T) {
+	h := sharedHost(t)
+	_, stderr, rc := h.kumo(t, "runtime", "build", "python3.11")
+	require.Equal(t, 0, rc, "stderr: %s", stderr)
+	base, err := remote.Image(h.registryRef(t, "kumo/runtimes/python3.11:latest"), h.registryAuth(), remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	baseCfg, err := base.ConfigFile()
+	require.NoError(t, err)
+	require.Equal(t, []string{"/usr/bin/python3.11", "/var/runtime/bootstrap.py"}, baseCfg.Config.Entrypoint)
+
+	app := layerOf(t, tarEntry{name: "var/task/app.py", body: []byte(`import os, sys
+
+def handler(event, context):
+    return {"event": event, "function": context.function_name,
+            "handler": os.environ["_HANDLER"], "python": sys.version.split()[0]}
+`)})
+	img, err := mutate.AppendLayers(base, app)
+	require.NoError(t, err)
+	cfg := baseCfg.Config.DeepCopy()
+	cfg.Cmd = []string{"app.handler"}
+	img, err = mutate.Config(img, *cfg)
+	require.NoError(t, err)
+	repo := "apps/" + uniqueName("py")
+	require.NoError(t, remote.Write(h.registryRef(t, repo+":v1"), img, h.registryAuth(), remote.WithContext(t.Context())))
+
+	fn, _ := h.createImageFn(t, "img-py", strings.TrimPrefix(h.endpoint, "http://")+"/"+repo+":v1")
+	out, body := h.invoke(t, fn, map[string]any{"k": "v"})
+	require.Nil(t, out.FunctionError, "%v", body)
+	assert.Equal(t, map[string]any{"k": "v"}, body["event"])
+	assert.Equal(t, fn, body["function"])
+	assert.Equal(t, "app.handler", body["handler"])
+	assert.True(t, strings.HasPrefix(body["python"].(string), "3.11."), "%v", body["python"])
 }

@@ -35,7 +35,7 @@ func TestSealRoundTrip(t *testing.T) {
 	}{
 		{"empty", nil, []string{"fn", "$LATEST", "environment"}},
 		{"json", []byte(`{"SECRET":"hunter2"}`), []string{"fn", "$LATEST", "environment"}},
-		{"no context", []byte("x"), nil},
+		{"no context", []byte("a secret sealed without context"), nil},
 		{"large", bytes.Repeat([]byte("a"), 1<<20), []string{"fn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
