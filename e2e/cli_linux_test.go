@@ -47,6 +47,27 @@ func cliInvoke(t *testing.T, h *host, name, payload string, extra ...string) (cl
 	return out, b
 }
 
+// runtimeFn is what create-function answers for a managed-runtime function.
+type runtimeFn struct {
+	Runtime, Handler string
+	Layers           []struct{ Arn string }
+}
+
+// createRuntimeFn creates a function of a managed runtime from a zip file
+// with the aws CLI, checks its runtime and handler, and waits until it is
+// Active. The caller deletes it.
+func (h *host) createRuntimeFn(t *testing.T, name, runtime, handler, zipPath string, extra ...string) runtimeFn {
+	t.Helper()
+	var cfg runtimeFn
+	h.awsJSON(t, &cfg, append([]string{"create-function", "--function-name", name, "--runtime", runtime,
+		"--handler", handler, "--role", testRole, "--zip-file", "fileb://" + zipPath}, extra...)...)
+	require.Equal(t, runtime, cfg.Runtime)
+	require.Equal(t, handler, cfg.Handler)
+	r := h.aws(t, "wait", "function-active-v2", "--function-name", name)
+	require.Equal(t, 0, r.rc, r.String())
+	return cfg
+}
+
 func TestRootCLI_FunctionLifecycle(t *testing.T) {
 	h := sharedHost(t)
 	a := artifacts(t)

@@ -164,13 +164,7 @@ func TestRootCLI_RuntimeJava(t *testing.T) {
 	create := func(t *testing.T, name, handler string, extra ...string) {
 		t.Helper()
 		h.deleteAtCleanup(outer, name) // not t: the function outlives the step
-		var cfg struct{ Runtime, Handler string }
-		h.awsJSON(t, &cfg, append([]string{"create-function", "--function-name", name, "--runtime", "java17",
-			"--handler", handler, "--role", testRole, "--zip-file", "fileb://" + fnZip}, extra...)...)
-		require.Equal(t, "java17", cfg.Runtime)
-		require.Equal(t, handler, cfg.Handler)
-		r := h.aws(t, "wait", "function-active-v2", "--function-name", name)
-		require.Equal(t, 0, r.rc, r.String())
+		h.createRuntimeFn(t, name, "java17", handler, fnZip, extra...)
 	}
 
 	name := uniqueName("java")

@@ -85,18 +85,9 @@ func TestRootCLI_RuntimeNodejs(t *testing.T) {
 			{esm, "index.handler", esmZip},
 			{cjs, "src/app.handler", cjsZip},
 		} {
-			var cfg struct {
-				Runtime, Handler string
-				Layers           []struct{ Arn string }
-			}
-			h.awsJSON(t, &cfg, "create-function", "--function-name", fn.name, "--runtime", "nodejs20.x",
-				"--handler", fn.handler, "--role", testRole, "--zip-file", "fileb://"+fn.zip,
+			cfg := h.createRuntimeFn(t, fn.name, "nodejs20.x", fn.handler, fn.zip,
 				"--timeout", "10", "--memory-size", "256", "--layers", layerARN)
-			require.Equal(t, "nodejs20.x", cfg.Runtime)
-			require.Equal(t, fn.handler, cfg.Handler)
 			require.Len(t, cfg.Layers, 1)
-			r := h.aws(t, "wait", "function-active-v2", "--function-name", fn.name)
-			require.Equal(t, 0, r.rc, r.String())
 		}
 	})
 
@@ -188,10 +179,7 @@ func TestRootCLI_RuntimeNodejs(t *testing.T) {
 	step(t, "init error", func(t *testing.T) {
 		bad := uniqueName("node-init")
 		h.deleteAtCleanup(t, bad)
-		h.awsJSON(t, nil, "create-function", "--function-name", bad, "--runtime", "nodejs20.x",
-			"--handler", "missing.handler", "--role", testRole, "--zip-file", "fileb://"+esmZip)
-		r := h.aws(t, "wait", "function-active-v2", "--function-name", bad)
-		require.Equal(t, 0, r.rc, r.String())
+		h.createRuntimeFn(t, bad, "nodejs20.x", "missing.handler", esmZip)
 		out, body := cliInvoke(t, h, bad, `{}`, "--log-type", "Tail")
 		require.Equal(t, 200, out.StatusCode)
 		require.Equal(t, "Unhandled", out.FunctionError)

@@ -71,19 +71,10 @@ func TestRootCLI_RuntimePython(t *testing.T) {
 	arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", testRegion, testAccount, name)
 
 	step(t, "create-function", func(t *testing.T) {
-		var cfg struct {
-			Runtime, Handler, State string
-			Layers                  []struct{ Arn string }
-		}
-		h.awsJSON(t, &cfg, "create-function", "--function-name", name, "--runtime", "python3.11",
-			"--handler", "app.handler", "--role", testRole, "--zip-file", "fileb://"+fnZip,
+		cfg := h.createRuntimeFn(t, name, "python3.11", "app.handler", fnZip,
 			"--timeout", "10", "--memory-size", "256", "--layers", layerARN)
-		require.Equal(t, "python3.11", cfg.Runtime)
-		require.Equal(t, "app.handler", cfg.Handler)
 		require.Len(t, cfg.Layers, 1)
 		require.Equal(t, layerARN, cfg.Layers[0].Arn)
-		r := h.aws(t, "wait", "function-active-v2", "--function-name", name)
-		require.Equal(t, 0, r.rc, r.String())
 	})
 
 	type contextOut struct {
@@ -177,10 +168,7 @@ func TestRootCLI_RuntimePython(t *testing.T) {
 	step(t, "init error", func(t *testing.T) {
 		bad := uniqueName("py-init")
 		h.deleteAtCleanup(t, bad)
-		h.awsJSON(t, nil, "create-function", "--function-name", bad, "--runtime", "python3.11",
-			"--handler", "missing.handler", "--role", testRole, "--zip-file", "fileb://"+fnZip)
-		r := h.aws(t, "wait", "function-active-v2", "--function-name", bad)
-		require.Equal(t, 0, r.rc, r.String())
+		h.createRuntimeFn(t, bad, "python3.11", "missing.handler", fnZip)
 		out, body := cliInvoke(t, h, bad, `{}`, "--log-type", "Tail")
 		require.Equal(t, 200, out.StatusCode)
 		require.Equal(t, "Unhandled", out.FunctionError)

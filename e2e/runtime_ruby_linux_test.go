@@ -72,13 +72,9 @@ func TestRootCLI_RuntimeRuby(t *testing.T) {
 	create := func(t *testing.T, handler string) string {
 		t.Helper()
 		name := uniqueName("ruby")
-		var cfg struct{ Runtime, Handler string }
-		h.awsJSON(t, &cfg, "create-function", "--function-name", name, "--runtime", "ruby3.1",
-			"--handler", handler, "--role", testRole, "--zip-file", "fileb://"+zipPath,
-			"--layers", layer.LayerVersionArn, "--memory-size", "256", "--timeout", "30")
 		h.deleteAtCleanup(t, name)
-		require.Equal(t, "ruby3.1", cfg.Runtime)
-		require.Equal(t, handler, cfg.Handler)
+		h.createRuntimeFn(t, name, "ruby3.1", handler, zipPath,
+			"--layers", layer.LayerVersionArn, "--memory-size", "256", "--timeout", "30")
 		return name
 	}
 	fn := create(t, "app.handler")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kumo-dev/kumo/runtime/internal/runtimeapi"
@@ -127,6 +128,44 @@ func (h *ricHost) invokeJSON(payload string, into any) {
 	res := h.invoke(runtimeapi.Invocation{Payload: []byte(payload)}, 10*time.Second)
 	require.Empty(h.t, res.ErrorType, "payload: %s\noutput:\n%s", res.Payload, h.out.String())
 	require.NoError(h.t, json.Unmarshal(res.Payload, into), "payload: %s", res.Payload)
+}
+
+// fullInvocation sets every header the Runtime API can pass a client.
+func fullInvocation() runtimeapi.Invocation {
+	return runtimeapi.Invocation{
+		RequestID:          "11111111-2222-3333-4444-555555555555",
+		Payload:            []byte(`{}`),
+		InvokedFunctionARN: "arn:aws:lambda:local:000000000000:function:fn:prod",
+		TraceID:            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+		ClientContext:      `{"client":{"installation_id":"inst-1","app_title":"kumo-app"},"custom":{"k":"v"},"env":{"platform":"linux"}}`,
+		CognitoIdentity:    `{"cognitoIdentityId":"cog-1","cognitoIdentityPoolId":"pool-1"}`,
+	}
+}
+
+// lambdaContext is what every client's context object reports, whatever
+// each language calls the fields.
+type lambdaContext struct {
+	RequestID, FunctionName, FunctionVersion string
+	MemoryLimitInMB                          any
+	InvokedFunctionARN                       string
+	LogGroupName, LogStreamName              string
+	RemainingMs                              int64
+}
+
+// assertFullContext checks the context a client reported for
+// fullInvocation(), invoked with 5 s to run under startRIC's environment.
+func assertFullContext(t *testing.T, got lambdaContext) {
+	t.Helper()
+	assert.Equal(t, "11111111-2222-3333-4444-555555555555", got.RequestID)
+	assert.Equal(t, "fn", got.FunctionName)
+	assert.Equal(t, "$LATEST", got.FunctionVersion)
+	// A string, as in AWS's clients, which read it from the environment.
+	assert.Equal(t, "256", got.MemoryLimitInMB)
+	assert.Equal(t, "arn:aws:lambda:local:000000000000:function:fn:prod", got.InvokedFunctionARN)
+	assert.Equal(t, "/aws/lambda/fn", got.LogGroupName)
+	assert.Equal(t, "2026/11/25/[$LATEST]abcdef", got.LogStreamName)
+	assert.Greater(t, got.RemainingMs, int64(3000))
+	assert.LessOrEqual(t, got.RemainingMs, int64(5000))
 }
 
 // lambdaError is the error document every Lambda runtime reports.

@@ -228,27 +228,12 @@ func TestNode_Context(t *testing.T) {
 	}
 
 	t.Run("all fields", func(t *testing.T) {
-		res := h.invoke(runtimeapi.Invocation{
-			RequestID:          "11111111-2222-3333-4444-555555555555",
-			Payload:            []byte(`{}`),
-			InvokedFunctionARN: "arn:aws:lambda:local:000000000000:function:fn:prod",
-			TraceID:            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-			ClientContext:      `{"client":{"installation_id":"inst-1","app_title":"kumo-app"},"custom":{"k":"v"},"env":{"platform":"linux"}}`,
-			CognitoIdentity:    `{"cognitoIdentityId":"cog-1","cognitoIdentityPoolId":"pool-1"}`,
-		}, 5*time.Second)
+		res := h.invoke(fullInvocation(), 5*time.Second)
 		require.Empty(t, res.ErrorType, "%s", res.Payload)
 		var got ctxOut
 		require.NoError(t, json.Unmarshal(res.Payload, &got), "%s", res.Payload)
-		assert.Equal(t, "11111111-2222-3333-4444-555555555555", got.AWSRequestID)
-		assert.Equal(t, "fn", got.FunctionName)
-		assert.Equal(t, "$LATEST", got.FunctionVersion)
-		// A string, as in AWS's client, which reads it from the environment.
-		assert.Equal(t, "256", got.MemoryLimitInMB)
-		assert.Equal(t, "arn:aws:lambda:local:000000000000:function:fn:prod", got.InvokedFunctionARN)
-		assert.Equal(t, "/aws/lambda/fn", got.LogGroupName)
-		assert.Equal(t, "2026/11/25/[$LATEST]abcdef", got.LogStreamName)
-		assert.Greater(t, got.Remaining, int64(3000))
-		assert.LessOrEqual(t, got.Remaining, int64(5000))
+		assertFullContext(t, lambdaContext{got.AWSRequestID, got.FunctionName, got.FunctionVersion, got.MemoryLimitInMB,
+			got.InvokedFunctionARN, got.LogGroupName, got.LogStreamName, got.Remaining})
 		assert.True(t, got.Waits)
 		// Node's client passes both documents through as parsed JSON.
 		assert.Equal(t, map[string]any{

@@ -1,13 +1,11 @@
 package runtimes_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,23 +42,6 @@ func imageRoot(t *testing.T, store *image.Store, img v1.Image) string {
 	return root
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 var sandboxSeq atomic.Int64
 
 // runInSandbox runs argv in a real sandbox (read-only root, uid 993,
@@ -68,7 +49,7 @@ var sandboxSeq atomic.Int64
 // its output once it exits.
 func runInSandbox(t *testing.T, m *sandbox.Manager, root string, env []string, task string, argv ...string) string {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	cfg := sandbox.Config{
 		ID:          fmt.Sprintf("rt-%d", sandboxSeq.Add(1)),
 		Rootfs:      root,
